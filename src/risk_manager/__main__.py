@@ -1,0 +1,3 @@
+from risk_manager.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""The `risk-manager` command line (SPEC §3). Stable: tests and docs rely on these names.
+
+Each command imports its implementation lazily so `risk-manager --help` and the light commands
+start fast and never pay for the dashboard or the simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="risk-manager",
+    help="Simple Risk Manager: real-time risk rules for TopstepX / ProjectX Gateway accounts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigDir = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="Config directory (accounts.yaml, risk_config.yaml)."),
+]
+
+
+@app.command()
+def demo(
+    headless: Annotated[
+        bool, typer.Option("--headless", help="Print the enforcement timeline instead of the dashboard.")
+    ] = False,
+) -> None:
+    """Simulator + daemon + scripted trader + dashboard. No account needed."""
+    from risk_manager.demo import run_demo
+
+    raise typer.Exit(run_demo(headless=headless))
+
+
+@app.command()
+def sim(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 0,
+    accounts: Annotated[int, typer.Option(min=1, help="Number of simulated accounts.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the random price walk.")] = 1,
+    user: Annotated[str, typer.Option(help="Login user name the simulator accepts.")] = "sim",
+    api_key: Annotated[str, typer.Option("--api-key", help="API key the simulator accepts.")] = "sim-key",
+    speed: Annotated[float, typer.Option(min=0.0, help="Price-walk speed multiplier (0 = frozen).")] = 1.0,
+) -> None:
+    """Run the local ProjectX-compatible gateway simulator. First stdout line: JSON with URLs."""
+    from risk_manager.sim.main import run_sim
+
+    raise typer.Exit(
+        run_sim(port=port, accounts=accounts, seed=seed, user=user, api_key=api_key, speed=speed)
+    )
+
+
+@app.command()
+def run(config: ConfigDir = None) -> None:
+    """Run the daemon in the foreground (what the service runs)."""
+    from risk_manager.daemon.main import run_daemon
+
+    raise typer.Exit(run_daemon(config_dir=config))
+
+
+@app.command()
+def dashboard(
+    url: Annotated[str, typer.Option(help="Status API of the daemon.")] = "http://127.0.0.1:8765",
+) -> None:
+    """The trader's live, read-only dashboard."""
+    from risk_manager.ui.dashboard import run_dashboard
+
+    raise typer.Exit(run_dashboard(url=url))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: Annotated[str, typer.Option(help="Status API of the daemon.")] = "http://127.0.0.1:8765",
+) -> None:
+    """One-shot health and lock summary."""
+    from risk_manager.ui.status_cmd import run_status
+
+    raise typer.Exit(run_status(url=url, as_json=as_json))
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigDir = None) -> None:
+    """Validate accounts.yaml and risk_config.yaml; every error names file, line and field."""
+    from risk_manager.config.loader import validate_command
+
+    raise typer.Exit(validate_command(config))
+
+
+@app.command()
+def replay(
+    journal: Annotated[Path, typer.Argument(help="A journal file recorded by the daemon.")],
+    config: ConfigDir = None,
+) -> None:
+    """Re-run recorded events against the (new) rules: what would have fired."""
+    from risk_manager.daemon.replay import run_replay
+
+    raise typer.Exit(run_replay(journal=journal, config_dir=config))
+
+
+def _add_subapps() -> None:
+    # Sub-apps live with their implementation; imported here so `--help` lists them.
+    from risk_manager.service.cli import app as service_app
+    from risk_manager.ui.admin_cli import app as admin_app
+
+    app.add_typer(admin_app, name="admin", help="Admin commands (rules, accounts, lock/unlock).")
+    app.add_typer(service_app, name="service", help="Install/start/stop the OS service.")
+
+
+def main() -> None:
+    try:
+        _add_subapps()
+    except ImportError:  # pragma: no cover - only while a sub-app is missing from the tree
+        pass
+    app()

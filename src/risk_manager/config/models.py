@@ -1,0 +1,373 @@
+"""Config models for `risk_config.yaml` and `accounts.yaml` (SPEC §4). Field names are stable.
+
+Every model forbids unknown keys, so a typo is an error that names the field, not a silently
+ignored setting. A rule block left out of `risk_config.yaml` takes its defaults with
+``enabled: false``; a block that is present is enabled unless it says otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time as dtime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Mode = Literal["enforce", "alert"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_hhmm(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"expected a time as HH:MM (24 h), got {value!r}")
+    return value
+
+
+def _check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)")
+    return value
+
+
+def parse_hhmm(value: str) -> dtime:
+    hour, minute = value.split(":")
+    return dtime(int(hour), int(minute))
+
+
+class TradingDay(Strict):
+    reset_time: str = "17:00"
+    timezone: str = "America/Chicago"
+
+    _v_time = field_validator("reset_time")(_check_hhmm)
+    _v_tz = field_validator("timezone")(_check_tz)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def reset(self) -> dtime:
+        return parse_hhmm(self.reset_time)
+
+
+class RuleBase(Strict):
+    enabled: bool = True
+    mode: Mode = "enforce"
+
+
+# --- R01 ---------------------------------------------------------------------------------
+class MaxContracts(RuleBase):
+    limit: int = Field(5, ge=0)
+    count_type: Literal["net", "gross"] = "gross"
+    close_all: bool = True
+    micro_weight: float = Field(1.0, gt=0, le=1)
+
+
+# --- R02 ---------------------------------------------------------------------------------
+class MaxContractsPerInstrument(RuleBase):
+    limits: dict[str, int] = Field(default_factory=lambda: {"MNQ": 2, "NQ": 1, "ES": 1, "MES": 3})
+    enforcement: Literal["reduce_to_limit", "close_all"] = "reduce_to_limit"
+    unknown_symbol_action: str = "allow_with_limit:1"
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
+        for symbol, limit in v.items():
+            if limit < 0:
+                raise ValueError(f"limit for {symbol} must be >= 0, got {limit}")
+        return {k.upper(): n for k, n in v.items()}
+
+    @field_validator("unknown_symbol_action")
+    @classmethod
+    def _unknown(cls, v: str) -> str:
+        if v in ("block", "allow_unlimited") or re.fullmatch(r"allow_with_limit:\d+", v):
+            return v
+        raise ValueError(
+            "expected 'block', 'allow_unlimited' or 'allow_with_limit:N' (N a whole number)"
+        )
+
+    def limit_for(self, symbol: str) -> int | None:
+        """The size limit for a trader symbol; None = unlimited."""
+        if symbol.upper() in self.limits:
+            return self.limits[symbol.upper()]
+        if self.unknown_symbol_action == "block":
+            return 0
+        if self.unknown_symbol_action == "allow_unlimited":
+            return None
+        return int(self.unknown_symbol_action.split(":", 1)[1])
+
+
+# --- R03 / R13 -----------------------------------------------------------------------------
+class DailyRealizedLoss(RuleBase):
+    loss_limit: float = Field(500, gt=0)
+    include_unrealized: bool = True
+
+
+class DailyRealizedProfit(RuleBase):
+    target: float = Field(1000, gt=0)
+    include_unrealized: bool = True
+
+
+# --- R04 ---------------------------------------------------------------------------------
+class DailyUnrealizedLoss(RuleBase):
+    loss_limit: float = Field(300, gt=0)
+    scope: Literal["per_position", "total"] = "per_position"
+
+
+# --- R05 ---------------------------------------------------------------------------------
+class MaxUnrealizedProfit(Strict):
+    """R05. Its `mode` picks the trigger (as in SPEC §4); enforce/alert is `action_mode`."""
+
+    enabled: bool = True
+    mode: Literal["profit_target", "breakeven"] = "profit_target"
+    action_mode: Mode = "enforce"
+    profit_target: float = Field(1000, gt=0)
+    #: breakeven mode: profit (in ticks) a position must reach before a return to <= 0 closes it.
+    breakeven_arm_ticks: int = Field(1, ge=1)
+
+
+# --- R06 ---------------------------------------------------------------------------------
+class FrequencyCooldowns(Strict):
+    per_minute: int = Field(60, ge=0)
+    per_hour: int = Field(1800, ge=0)
+
+
+class TradeFrequencyLimit(RuleBase):
+    per_minute: int = Field(3, ge=1)
+    per_hour: int = Field(10, ge=1)
+    per_session: int = Field(50, ge=1)
+    cooldown_seconds: FrequencyCooldowns = FrequencyCooldowns()
+    flatten_on_trigger: bool = True
+
+
+# --- R07 ---------------------------------------------------------------------------------
+class LossTier(Strict):
+    loss_amount: float = Field(lt=0)
+    cooldown_seconds: int = Field(gt=0)
+
+
+class CooldownAfterLoss(RuleBase):
+    tiers: list[LossTier] = Field(
+        default_factory=lambda: [
+            LossTier(loss_amount=-100, cooldown_seconds=300),
+            LossTier(loss_amount=-200, cooldown_seconds=900),
+            LossTier(loss_amount=-300, cooldown_seconds=1800),
+        ]
+    )
+    flatten_on_trigger: bool = True
+
+
+# --- R08 ---------------------------------------------------------------------------------
+class NoStopLossGrace(RuleBase):
+    grace_period_seconds: float = Field(30, ge=0)
+
+
+# --- R09 ---------------------------------------------------------------------------------
+class Session(Strict):
+    start: str = "08:30"
+    end: str = "15:00"
+    timezone: str = "America/Chicago"
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+
+    _v_start = field_validator("start", "end")(_check_hhmm)
+    _v_tz = field_validator("timezone")(_check_tz)
+
+
+class SessionBlockOutside(RuleBase):
+    #: `default` applies to every symbol; other keys are trader symbols with their own window.
+    sessions: dict[str, Session] = Field(default_factory=lambda: {"default": Session()})
+    respect_holidays: bool = True
+    close_positions_at_session_end: bool = True
+
+    @field_validator("sessions")
+    @classmethod
+    def _has_default(cls, v: dict[str, Session]) -> dict[str, Session]:
+        if "default" not in v:
+            raise ValueError("sessions needs a 'default' entry")
+        return {(k if k == "default" else k.upper()): s for k, s in v.items()}
+
+    def session_for(self, symbol: str | None) -> Session:
+        if symbol and symbol.upper() in self.sessions:
+            return self.sessions[symbol.upper()]
+        return self.sessions["default"]
+
+
+# --- R10 / R11 ---------------------------------------------------------------------------
+class AuthLossGuard(RuleBase):
+    pass
+
+
+class SymbolBlocks(RuleBase):
+    blocked_symbols: list[str] = Field(default_factory=list)
+    close_existing: bool = True
+
+    @field_validator("blocked_symbols")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.strip().upper() for s in v]
+
+
+# --- R12 ---------------------------------------------------------------------------------
+class AutoBreakeven(Strict):
+    enabled: bool = True
+    profit_trigger_ticks: int = Field(10, ge=1)
+    offset_ticks: int = Field(0, ge=0)
+
+
+class TrailingStop(Strict):
+    enabled: bool = True
+    activation_ticks: int = Field(20, ge=1)
+    trail_distance_ticks: int = Field(10, ge=1)
+
+
+class TradeManagement(RuleBase):
+    enabled: bool = False
+    auto_breakeven: AutoBreakeven = AutoBreakeven()
+    trailing_stop: TrailingStop = TrailingStop()
+
+
+RULE_MODELS: dict[str, type[BaseModel]] = {
+    "max_contracts": MaxContracts,
+    "max_contracts_per_instrument": MaxContractsPerInstrument,
+    "daily_realized_loss": DailyRealizedLoss,
+    "daily_unrealized_loss": DailyUnrealizedLoss,
+    "max_unrealized_profit": MaxUnrealizedProfit,
+    "trade_frequency_limit": TradeFrequencyLimit,
+    "cooldown_after_loss": CooldownAfterLoss,
+    "no_stop_loss_grace": NoStopLossGrace,
+    "session_block_outside": SessionBlockOutside,
+    "auth_loss_guard": AuthLossGuard,
+    "symbol_blocks": SymbolBlocks,
+    "trade_management": TradeManagement,
+    "daily_realized_profit": DailyRealizedProfit,
+}
+
+#: Rule ids (R01…R13) by config key, in SPEC order.
+RULE_IDS: dict[str, str] = {name: f"R{i:02d}" for i, name in enumerate(RULE_MODELS, start=1)}
+
+
+class Rules(Strict):
+    max_contracts: MaxContracts
+    max_contracts_per_instrument: MaxContractsPerInstrument
+    daily_realized_loss: DailyRealizedLoss
+    daily_unrealized_loss: DailyUnrealizedLoss
+    max_unrealized_profit: MaxUnrealizedProfit
+    trade_frequency_limit: TradeFrequencyLimit
+    cooldown_after_loss: CooldownAfterLoss
+    no_stop_loss_grace: NoStopLossGrace
+    session_block_outside: SessionBlockOutside
+    auth_loss_guard: AuthLossGuard
+    symbol_blocks: SymbolBlocks
+    trade_management: TradeManagement
+    daily_realized_profit: DailyRealizedProfit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_blocks_disabled(cls, data: Any) -> Any:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in RULE_MODELS:
+            block = data.get(name)
+            if block is None:
+                data[name] = {"enabled": False}
+        return data
+
+    def by_name(self, name: str) -> BaseModel:
+        return getattr(self, name)
+
+
+class RiskConfig(Strict):
+    trading_day: TradingDay = TradingDay()
+    pnl_basis: Literal["net", "gross"] = "net"
+    #: Quotes older than this are still used for marks but flagged stale.
+    max_quote_age_seconds: float = Field(10, gt=0)
+    rules: Rules = Field(default_factory=lambda: Rules.model_validate({}))
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> "RiskConfig":
+        """This config with one account's `overrides` (same shape as `rules`) deep-merged in."""
+        if not overrides:
+            return self
+        merged = deep_merge(self.model_dump(mode="python")["rules"], overrides)
+        return self.model_copy(update={"rules": Rules.model_validate(merged)})
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- accounts.yaml ---------------------------------------------------------------------------
+class GatewayConfig(Strict):
+    api_url: str = "https://api.topstepx.com"
+    user_hub_url: str = "https://rtc.topstepx.com/hubs/user"
+    market_hub_url: str = "https://rtc.topstepx.com/hubs/market"
+    username: str
+    api_key_env: str | None = "PROJECTX_API_KEY"
+    api_key_secret: str | None = None
+    request_timeout_seconds: float = Field(10, gt=0)
+
+
+class AccountEntry(Strict):
+    name: str | None = None
+    id: int | None = None
+    enabled: bool = True
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _name_or_id(self) -> "AccountEntry":
+        if self.name is None and self.id is None:
+            raise ValueError("each account needs a `name` (as the platform shows it) or an `id`")
+        return self
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides_shape(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, block in v.items():
+            if key not in RULE_MODELS:
+                raise ValueError(f"unknown rule {key!r} in overrides (known: {', '.join(RULE_MODELS)})")
+            if not isinstance(block, dict):
+                raise ValueError(f"override for {key} must be a mapping of rule settings")
+        return v
+
+
+class DaemonConfig(Strict):
+    status_api: str = "127.0.0.1:8765"
+    state_dir: str = "state"
+    log_dir: str = "logs"
+    #: While a hub is down with positions open, poll REST this often (seconds).
+    poll_interval_seconds: float = Field(2.0, gt=0)
+    blind_timeout_seconds: float = Field(60, gt=0)
+    flatten_when_blind: bool = False
+
+    @field_validator("status_api")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            raise ValueError("the status API binds to loopback only (127.0.0.1:PORT)")
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"bad port in {v!r}")
+        return v
+
+
+class AccountsConfig(Strict):
+    gateway: GatewayConfig
+    accounts: list[AccountEntry] = Field(default_factory=list)
+    daemon: DaemonConfig = DaemonConfig()
+    alerts: dict[str, Any] = Field(default_factory=dict)
