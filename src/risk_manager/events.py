@@ -284,3 +284,16 @@ def make_event(data: Payload, **kw: Any) -> Event:
     if isinstance(data, MarketTrade):
         return Event(EventKind.MARKET_TRADE, data, None, data.contract_id, **kw)
     raise TypeError(f"not an event payload: {type(data).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A ContractModel from the Contract API. Tick size/value always come from here."""
+
+    id: str  # e.g. CON.F.US.EP.U26
+    name: str  # exchange-style code, e.g. ESU6
+    tick_size: float
+    tick_value: float
+    symbol_id: str | None = None  # e.g. F.US.EP
+    description: str | None = None
+    active_contract: bool = True
