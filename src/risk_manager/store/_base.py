@@ -1,0 +1,82 @@
+"""The connection, its lock and transactions; shared by the Store's table mixins."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from risk_manager.clock import Clock
+
+
+class StoreBase:
+    path: Path
+    journal_path: Path
+    _conn: sqlite3.Connection
+    _lock: threading.RLock
+    _clock: Clock
+    _depth: int
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one atomic, durable commit (one fsync for all of them).
+
+        Nested use joins the outer transaction. Holds the store's lock throughout, so keep the
+        block short and free of network I/O.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def _scalar(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        """First column of a query that always returns one row (COUNT, MAX, ...)."""
+        row = self._row(sql, params)
+        assert row is not None, sql
+        return row[0]
+
+    def _insert(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        """Execute an INSERT in its own (or the enclosing) transaction; returns the rowid."""
+        rowid = self._write(sql, params).lastrowid
+        assert rowid is not None, sql
+        return rowid
+
+    def _write(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        """Execute one statement in its own (or the enclosing) transaction."""
+        with self.transaction():
+            return self._conn.execute(sql, params)

@@ -1,0 +1,101 @@
+"""The Store: one writer connection over two SQLite files, every durable fact of the daemon."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Literal
+
+from risk_manager.clock import Clock, SystemClock
+from risk_manager.store._admin import AdminMixin
+from risk_manager.store._audit import AuditMixin
+from risk_manager.store._daily import DailyMixin
+from risk_manager.store._journal import JournalMixin
+from risk_manager.store._locks import LockMixin
+from risk_manager.store._maintenance import MaintenanceMixin, journal_path_for
+from risk_manager.store.database import open_checked
+from risk_manager.store.records import OpenReport, StoreError
+from risk_manager.store.schema import JOURNAL_MIGRATIONS, MIGRATIONS
+
+#: Journal files up to this size get a full quick_check at open (~1 GB/s warm); bigger ones a
+#: cheap probe, so start-up stays fast with 30 days of journal.
+JOURNAL_FULL_CHECK_BYTES = 256 * 1024 * 1024
+
+
+class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, MaintenanceMixin):
+    """Open (create, check, migrate) the store at `path` (+ its journal file beside it).
+
+    See the package docstring for the API. Thread-safe: every call takes one re-entrant lock
+    around the single connection, so the event loop and a worker thread may share it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        clock: Clock | None = None,
+        *,
+        journal_path: str | os.PathLike[str] | None = None,
+        journal_synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ) -> None:
+        if journal_synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(
+                f"journal_synchronous must be FULL or NORMAL, got {journal_synchronous!r}"
+            )
+        self.path = Path(path)
+        self.journal_path = Path(journal_path) if journal_path else journal_path_for(self.path)
+        self._clock = clock or SystemClock()
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._closed = False
+        now = self._clock.now()
+        core = open_checked(self.path, now, MIGRATIONS)
+        self._conn = core.conn
+        try:
+            journal = open_checked(
+                self.journal_path, now, JOURNAL_MIGRATIONS,
+                full_check_limit=JOURNAL_FULL_CHECK_BYTES,
+            )
+            journal.conn.close()
+            # Same connection: one lock, one transaction API; each file commits atomically.
+            self._conn.execute("ATTACH DATABASE ? AS journal_db", (str(self.journal_path),))
+            self._conn.execute("PRAGMA journal_db.journal_mode = WAL")
+            # FULL: fsync per commit (survives power loss). NORMAL: a commit is in the OS before
+            # the call returns (survives kill -9), fsynced at checkpoints; the core stays FULL.
+            self._conn.execute(f"PRAGMA journal_db.synchronous = {journal_synchronous}")
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot open journal {self.journal_path}: {exc}") from exc
+        #: How opening went: check `recovered_from_corruption` and alert when it is True.
+        self.open_report = OpenReport(
+            path=self.path,
+            created=core.created,
+            corrupt_moved_to=core.corrupt_moved_to,
+            corrupt_reason=core.corrupt_reason,
+            migrated_from=core.migrated_from,
+            schema_version=core.schema_version,
+            journal_path=self.journal_path,
+            journal_created=journal.created,
+            journal_corrupt_moved_to=journal.corrupt_moved_to,
+            journal_corrupt_reason=journal.corrupt_reason,
+        )
+
+    def close(self) -> None:
+        """Checkpoint the WALs and close. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
+                self._conn.execute("PRAGMA journal_db.wal_checkpoint(TRUNCATE)")
+            finally:
+                self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
