@@ -11,7 +11,7 @@ ints (never rejected): use the ``*_of`` helpers to get the enum member when it i
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -229,7 +229,9 @@ class Event:
             "source": self.source,
             "received_ns": self.received_ns,
             "received_at": _dt_out(self.received_at),
-            "data": {k: _dt_out(v) for k, v in asdict(self.data).items()},
+            # Field-by-field instead of dataclasses.asdict: asdict deep-copies and is ~10x slower,
+            # and this runs once per journaled event.
+            "data": {name: _dt_out(getattr(self.data, name)) for name in _field_names(self.data)},
         }
 
     @classmethod
@@ -259,6 +261,17 @@ class Event:
 _DATETIME_FIELDS = frozenset(
     {"creation_timestamp", "update_timestamp", "last_updated", "timestamp"}
 )
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(obj: Any) -> tuple[str, ...]:
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def _dt_out(value: Any) -> Any:
