@@ -175,7 +175,7 @@ class Session(Strict):
     start: str = "08:30"
     end: str = "15:00"
     timezone: str = "America/Chicago"
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
 
     _v_start = field_validator("start", "end")(_check_hhmm)
     _v_tz = field_validator("timezone")(_check_tz)
