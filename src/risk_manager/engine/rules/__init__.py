@@ -1,1 +1,77 @@
+"""The 13 rules, one module each: `evaluate(event, state, ctx, now) -> list[Action]`.
 
+`event` None means "re-examine the state" (1 s tick, start-up, config change, lock expiry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from risk_manager.engine.actions import Action
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.rules import (
+    r01_max_contracts,
+    r02_max_contracts_per_instrument,
+    r03_daily_realized_loss,
+    r04_daily_unrealized_loss,
+    r05_max_unrealized_profit,
+    r06_trade_frequency_limit,
+    r07_cooldown_after_loss,
+    r08_no_stop_loss_grace,
+    r09_session_block_outside,
+    r10_auth_loss_guard,
+    r11_symbol_blocks,
+    r12_trade_management,
+    r13_daily_realized_profit,
+)
+from risk_manager.engine.state import AccountState
+from risk_manager.events import Event, EventKind
+
+Evaluate = Callable[[Event | None, AccountState, RuleContext, datetime], list[Action]]
+
+#: config key → evaluate, in SPEC order (R01 … R13).
+RULES: dict[str, Evaluate] = {
+    "max_contracts": r01_max_contracts.evaluate,
+    "max_contracts_per_instrument": r02_max_contracts_per_instrument.evaluate,
+    "daily_realized_loss": r03_daily_realized_loss.evaluate,
+    "daily_unrealized_loss": r04_daily_unrealized_loss.evaluate,
+    "max_unrealized_profit": r05_max_unrealized_profit.evaluate,
+    "trade_frequency_limit": r06_trade_frequency_limit.evaluate,
+    "cooldown_after_loss": r07_cooldown_after_loss.evaluate,
+    "no_stop_loss_grace": r08_no_stop_loss_grace.evaluate,
+    "session_block_outside": r09_session_block_outside.evaluate,
+    "auth_loss_guard": r10_auth_loss_guard.evaluate,
+    "symbol_blocks": r11_symbol_blocks.evaluate,
+    "trade_management": r12_trade_management.evaluate,
+    "daily_realized_profit": r13_daily_realized_profit.evaluate,
+}
+
+_MARKS = (EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE)
+
+#: Which rules listen to which event kinds (SPEC §5 "Trigger"); the engine only calls those.
+TRIGGERS: dict[EventKind, tuple[str, ...]] = {
+    EventKind.POSITION: (
+        "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
+        "daily_unrealized_loss", "max_unrealized_profit", "no_stop_loss_grace",
+        "session_block_outside", "symbol_blocks", "trade_management", "daily_realized_profit",
+    ),
+    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks"),
+    EventKind.TRADE: (
+        "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "daily_realized_profit",
+    ),
+    EventKind.ACCOUNT: ("auth_loss_guard",),
+    EventKind.QUOTE: (
+        "daily_realized_loss", "daily_unrealized_loss", "max_unrealized_profit",
+        "trade_management", "daily_realized_profit",
+    ),
+}
+TRIGGERS[EventKind.MARKET_TRADE] = TRIGGERS[EventKind.QUOTE]
+#: Rules whose state check runs on the 1 s tick.
+TICK_RULES = ("no_stop_loss_grace", "session_block_outside")
+#: Rules that re-examine the whole state (start-up, config change, lock expiry).
+RECHECK_RULES = (
+    "max_contracts", "max_contracts_per_instrument", "daily_realized_loss", "daily_unrealized_loss",
+    "max_unrealized_profit", "session_block_outside", "auth_loss_guard", "symbol_blocks",
+    "daily_realized_profit",
+)

@@ -1,0 +1,346 @@
+"""RiskEngine: normalized events + an injected `now` in, actions out. No I/O, deterministic.
+
+Per event: fold it into the account state → the kill-switch gate (returns before any rule runs when
+a lock applies) → the rules that listen to that event kind → side effects on the engine's own
+bookkeeping (locks set, in-flight marks, alert de-duplication) → the actions.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from risk_manager.config.models import RULE_IDS, RULE_MODELS, RiskConfig
+from risk_manager.engine.actions import (
+    BROKER_ACTIONS,
+    Action,
+    Alert,
+    ClearLock,
+    Flatten,
+    Lock,
+    LockEnd,
+    LockKind,
+    ModifyStop,
+    PlaceStop,
+    SetLock,
+)
+from risk_manager.engine.catalog import ContractCatalog
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.gate import InFlight, gate, inflight_key
+from risk_manager.engine.locks import LockManager
+from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS
+from risk_manager.engine.rules import r10_auth_loss_guard
+from risk_manager.engine.state import AccountState, Change, MarketState
+from risk_manager.engine.timeline import Timeline
+from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind
+
+#: The same alert (account, rule, what it would have done) is repeated at most this often.
+ALERT_REPEAT = timedelta(seconds=60)
+MANUAL_RULE = "manual"
+_MARKET_KINDS = (EventKind.QUOTE, EventKind.MARKET_TRADE)
+_NEEDS_MARKS = (EventKind.POSITION, EventKind.TRADE)
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        config: RiskConfig,
+        catalog: ContractCatalog,
+        *,
+        calendar: Any = None,
+        account_overrides: dict[int, dict] | None = None,
+        inflight_ttl_s: float = 30.0,
+    ) -> None:
+        if calendar is None:
+            from risk_manager.schedule.calendar import load_calendar
+
+            calendar = load_calendar()
+        self.calendar = calendar
+        self.catalog = catalog
+        self.market = MarketState()
+        self.locks = LockManager()
+        self.inflight = InFlight(timedelta(seconds=inflight_ttl_s))
+        self.accounts: dict[int, AccountState] = {}
+        self._holders: dict[str, set[int]] = {}  # contract → accounts holding a position in it
+        self._contexts: dict[int, dict[str, RuleContext]] = {}
+        self._alerted: dict[tuple, datetime] = {}
+        self.trading_day: date | None = None
+        self.day_start: datetime | None = None
+        self.day_end: datetime | None = None
+        self.last_reset_at: datetime | None = None
+        self._overrides: dict[int, dict] = dict(account_overrides or {})
+        self._install(config)
+
+    # -- configuration -----------------------------------------------------------------------
+    def _install(self, config: RiskConfig) -> None:
+        self.config = config
+        self.timeline = Timeline(config.trading_day, self.calendar)
+        self._contexts.clear()
+        for acct, state in self.accounts.items():
+            state.pnl_basis = self.account_config(acct).pnl_basis
+
+    def account_config(self, account_id: int) -> RiskConfig:
+        return self.config.with_overrides(self._overrides.get(account_id))
+
+    def contexts(self, account_id: int) -> dict[str, RuleContext]:
+        ctx = self._contexts.get(account_id)
+        if ctx is None:
+            cfg = self.account_config(account_id)
+            ctx = self._contexts[account_id] = {
+                name: RuleContext(RULE_IDS[name], name, cfg.rules.by_name(name), cfg, self.catalog,
+                                  self.market, self.locks, self.timeline)
+                for name in RULE_MODELS
+            }
+        return ctx
+
+    def update_config(
+        self, new_config: RiskConfig, now: datetime, account_overrides: dict[int, dict] | None = None
+    ) -> list[Action]:
+        """Apply a config now (the caller decides what waits for the reset) and re-examine every
+        account against it: a tightened limit acts at once; R11 symbol locks of unlisted symbols end."""
+        if account_overrides is not None:
+            self._overrides = dict(account_overrides)
+        trading_day_changed = new_config.trading_day != self.config.trading_day
+        self._install(new_config)
+        if trading_day_changed:
+            self.trading_day = None  # re-derive the day bounds under the new reset time
+        out = self._roll(now)
+        for acct in sorted(self.accounts):
+            sb = self.contexts(acct)["symbol_blocks"].config
+            out += self.locks.on_blocked_symbols(acct, set(sb.blocked_symbols) if sb.enabled else set())
+        return self._finish(out + self._recheck_all(now), now)
+
+    # -- state access --------------------------------------------------------------------------
+    def state(self, account_id: int) -> AccountState:
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState(
+                account_id, self.account_config(account_id).pnl_basis
+            )
+            if self.day_start is not None:
+                state.start_day(self.day_start)
+        return state
+
+    # -- events ----------------------------------------------------------------------------------
+    def handle(self, event: Event, now: datetime) -> list[Action]:
+        out = self._roll(now) if self.day_end is None or now >= self.day_end or now < self.day_start else []
+        kind = event.kind
+        if kind in _MARKET_KINDS:
+            if not self.market.apply(event, now):
+                return out
+            holders = self._holders.get(event.contract_id or "")
+            if holders:
+                for acct in sorted(holders):
+                    if not self.locks.is_locked(acct):
+                        out += self._run_rules(event, self.accounts[acct], now)
+            return self._finish(out, now) if out else out
+        acct = event.account_id
+        if acct is None:
+            return out
+        state = self.state(acct)
+        change = state.apply(event, now)
+        state.last_change = change
+        self._track(event, change, state)
+        gated = gate(event, change, self.locks, self.catalog.symbol_of)
+        if gated is not None:
+            out += gated  # the kill switch: no ordinary rule runs for this event
+            if kind is EventKind.ACCOUNT:
+                out += self._account_event(event, state, now)
+            return self._finish(out, now)
+        if kind is EventKind.ACCOUNT:
+            out += self._account_event(event, state, now)
+        else:
+            out += self._run_rules(event, state, now)
+        return self._finish(out, now) if out else out
+
+    def _run_rules(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
+        ctx = self.contexts(state.account_id)
+        max_age = ctx["max_contracts"].max_quote_age
+        if event.kind in _MARKET_KINDS:
+            state.refresh_contract(event.contract_id or "", self.market, self.catalog, now, max_age)
+        elif event.kind in _NEEDS_MARKS:
+            state.refresh_unrealized(self.market, self.catalog, now, max_age)
+        out: list[Action] = []
+        for name in TRIGGERS.get(event.kind, ()):
+            rule_ctx = ctx[name]
+            if rule_ctx.config.enabled:
+                out += RULES[name](event, state, rule_ctx, now)
+        return out
+
+    def _account_event(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
+        out: list[Action] = []
+        if state.can_trade:
+            out += self.locks.on_can_trade(state.account_id)
+        ctx = self.contexts(state.account_id)["auth_loss_guard"]
+        return out + r10_auth_loss_guard.evaluate(event, state, ctx, now)
+
+    def _track(self, event: Event, change: Change, state: AccountState) -> None:
+        """Keep the contract → holders index and release in-flight marks the broker has settled."""
+        acct = state.account_id
+        if event.kind is EventKind.POSITION:
+            cid = event.contract_id or ""
+            if change.new_size:
+                self._holders.setdefault(cid, set()).add(acct)
+            else:
+                holders = self._holders.get(cid)
+                if holders is not None:
+                    holders.discard(acct)
+                    if not holders:
+                        del self._holders[cid]
+                self.inflight.finished(("pos", acct, cid))
+                self.inflight.finished(("stop", acct, cid))
+        elif event.kind is EventKind.ORDER:
+            order = event.data
+            if order.status not in WORKING_ORDER_STATUSES:
+                self.inflight.finished(("ord", acct, order.id))
+                state.stop_modified_at.pop(order.id, None)
+            elif order.type in STOP_ORDER_TYPES:
+                self.inflight.finished(("stop", acct, order.contract_id))
+
+    # -- side effects -----------------------------------------------------------------------
+    def _finish(self, actions: list[Action], now: datetime) -> list[Action]:
+        """Apply lock changes, drop duplicate alerts and in-flight duplicates, keep the order."""
+        out: list[Action] = []
+        locked_now: set[int] = set()
+        for action in actions:
+            if isinstance(action, SetLock):
+                applied = self.locks.set(action.lock)
+                if applied is None:
+                    continue
+                if action.lock.account_wide:
+                    locked_now.add(action.lock.account_id)
+                out.append(applied)
+            elif isinstance(action, Alert):
+                if self._alert_is_new(action, now):
+                    out.append(action)
+            elif isinstance(action, (PlaceStop, ModifyStop)) and action.account_id in locked_now:
+                continue  # the account was just locked: no stop management, it is being flattened
+            elif isinstance(action, BROKER_ACTIONS):
+                out += self.inflight.admit([action], self.accounts, now)
+            else:
+                out.append(action)
+        return out
+
+    def _alert_is_new(self, alert: Alert, now: datetime) -> bool:
+        what = tuple(inflight_key(a) or type(a).__name__ for a in alert.would_have) or (alert.reason,)
+        key = (alert.account_id, alert.rule, what)
+        last = self._alerted.get(key)
+        if last is not None and timedelta(0) <= now - last < ALERT_REPEAT:
+            return False
+        self._alerted[key] = now
+        return True
+
+    # -- time --------------------------------------------------------------------------------
+    def _roll(self, now: datetime) -> list[Action]:
+        if self.day_end is not None and self.day_start <= now < self.day_end:
+            return []
+        return self.apply_reset(now)
+
+    def apply_reset(self, now: datetime) -> list[Action]:
+        """Start the trading day containing `now` if it is not the current one (exactly once per
+        trading day): realized P&L and session counts restart; until-reset locks end."""
+        start, end = self.timeline.day_bounds(now)
+        day = self.timeline.day_of(now)
+        self.day_start, self.day_end = start, end
+        if self.trading_day == day:
+            return []
+        first = self.trading_day is None
+        self.trading_day = day
+        if not first:
+            self.last_reset_at = start
+        for state in self.accounts.values():
+            state.start_day(start)
+        return list(self.locks.expire(now))
+
+    def tick(self, now: datetime) -> list[Action]:
+        """The 1 s tick: daily reset, lock expiry, in-flight TTLs, R08 grace deadlines, R09 session end."""
+        out: list[Action] = self._roll(now)
+        cleared = self.locks.expire(now)
+        out += cleared
+        self.inflight.expire(now)
+        unlocked = {c.account_id for c in out if isinstance(c, ClearLock)}
+        for acct in sorted(self.accounts):
+            if self.locks.is_locked(acct):
+                continue
+            state = self.accounts[acct]
+            ctx = self.contexts(acct)
+            if acct in unlocked:  # a lock just ended: the state may already breach another rule
+                out += self._recheck(state, now)
+            if not state.positions and not state.orders:
+                continue
+            for name in TICK_RULES:
+                if ctx[name].config.enabled:
+                    out += RULES[name](None, state, ctx[name], now)
+        return self._finish(out, now)
+
+    def _recheck(self, state: AccountState, now: datetime) -> list[Action]:
+        ctx = self.contexts(state.account_id)
+        state.refresh_unrealized(self.market, self.catalog, now, self.config.max_quote_age_seconds)
+        state.last_change = None
+        out: list[Action] = []
+        for name in RECHECK_RULES:
+            if ctx[name].config.enabled:
+                out += RULES[name](None, state, ctx[name], now)
+        return out
+
+    def _recheck_all(self, now: datetime) -> list[Action]:
+        out: list[Action] = []
+        for acct in sorted(self.accounts):
+            if not self.locks.is_locked(acct):
+                out += self._recheck(self.accounts[acct], now)
+        return out
+
+    def recheck(self, now: datetime) -> list[Action]:
+        """Re-examine every account's state (start-up after reconciliation, contracts added)."""
+        return self._finish(self._roll(now) + self._recheck_all(now), now)
+
+    # -- locks ---------------------------------------------------------------------------------
+    def restore_locks(self, locks: list[Lock]) -> None:
+        self.locks.restore(locks)
+
+    def manual_lock(
+        self, account_id: int, until: datetime | None, reason: str, by: str, now: datetime
+    ) -> list[Action]:
+        """Admin lock until a time, or (until None) until the next daily reset; flattens."""
+        if not reason.strip():
+            raise ValueError("a manual lock needs a reason")
+        if until is not None:
+            lock = Lock(account_id, MANUAL_RULE, LockKind.LOCKOUT, reason, LockEnd.TIME, until, now, set_by=by)
+        else:
+            lock = Lock(account_id, MANUAL_RULE, LockKind.LOCKOUT, reason, LockEnd.RESET,
+                        self.timeline.next_reset(now), now, set_by=by)
+        self.state(account_id)
+        self.locks.remove(account_id, MANUAL_RULE, "replaced by a new manual lock", by=by)
+        return self._finish([SetLock(lock), Flatten(account_id, MANUAL_RULE, f"Manual lock by {by}: {reason}")], now)
+
+    def manual_unlock(self, account_id: int, reason: str, by: str, rule: str | None = None) -> list[Action]:
+        """Admin unlock (one rule's lock, or all of them); the reason is required and recorded."""
+        if not reason.strip():
+            raise ValueError("an unlock needs a written reason")
+        return list(self.locks.unlock(account_id, f"Unlocked by {by}: {reason}", by, rule))
+
+    def needs_flatten(self, account_id: int) -> bool:
+        """Start-up: a locked account still holding positions or working orders must be flattened."""
+        state = self.accounts.get(account_id)
+        return self.locks.is_locked(account_id) and state is not None and bool(state.positions or state.orders)
+
+    def startup_flatten(self, now: datetime) -> list[Action]:
+        """Flatten every locked account that still holds something (crash recovery)."""
+        out: list[Action] = []
+        for acct in sorted(self.accounts):
+            if self.needs_flatten(acct):
+                lock = self.locks.blocking_lock(acct)
+                out.append(Flatten(acct, lock.rule, f"Account locked ({lock.rule}: {lock.reason})"))
+        return self._finish(out, now)
+
+    def enforcement_done(self, key: str | Action) -> bool:
+        """Enforcement of an action completed or failed: its targets may be acted on again."""
+        if not isinstance(key, str):
+            key = inflight_key(key) or ""
+        return self.inflight.done(key)
+
+    # -- read-only view ------------------------------------------------------------------------
+    def snapshot(self, account_id: int, now: datetime) -> dict[str, Any]:
+        from risk_manager.engine.snapshot import account_snapshot
+
+        return account_snapshot(self, account_id, now)

@@ -1,0 +1,193 @@
+"""The kill-switch gate (the fastest path) and the in-flight registry (no duplicate enforcement).
+
+Gate: while an account holds an account-wide lock, a working order → CancelOrder and a position that
+appears or grows → ClosePosition; nothing else runs for that event (R10 still sees account events).
+A symbol lock does the same for that symbol only.
+
+In flight: every broker action covers "items" (a position, an order, a stop placement, the whole
+account). An item stays busy until the caller reports the action done (`done(key)`), the broker
+shows the item gone (position size 0, order terminal), or a TTL passes. An action whose items are
+all busy is dropped; a Flatten whose items are partly busy is narrowed to the free ones, so the
+engine never emits two concurrent closes for the same position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from risk_manager.engine.actions import (
+    Action,
+    CancelOrder,
+    ClosePosition,
+    Flatten,
+    Lock,
+    PartialClose,
+    PlaceStop,
+)
+from risk_manager.engine.locks import LockManager
+from risk_manager.engine.state import AccountState, Change
+from risk_manager.events import Event, EventKind, OrderStatus
+
+Item = tuple  # ("pos", account, contract) | ("ord", account, order_id) | ("stop", …) | ("all", account)
+
+GATE_RULE = "lock_gate"
+DEFAULT_TTL = timedelta(seconds=30)
+
+
+def inflight_key(action: Action) -> str | None:
+    """The key under which a broker action is tracked (pass it to `enforcement_done`)."""
+    if isinstance(action, ClosePosition):
+        return f"close:{action.account_id}:{action.contract_id}"
+    if isinstance(action, PartialClose):
+        return f"partial:{action.account_id}:{action.contract_id}"
+    if isinstance(action, CancelOrder):
+        return f"cancel:{action.account_id}:{action.order_id}"
+    if isinstance(action, Flatten):
+        suffix = f":{action.contract_id}" if action.contract_id else ""
+        return f"flatten:{action.account_id}{suffix}"
+    if isinstance(action, PlaceStop):
+        return f"stop:{action.account_id}:{action.contract_id}"
+    return None
+
+
+@dataclass(slots=True)
+class _Group:
+    items: set
+    expires: datetime
+
+
+class InFlight:
+    def __init__(self, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.ttl = ttl
+        self._groups: dict[str, _Group] = {}
+        self._busy: dict[Item, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def keys(self) -> list[str]:
+        return sorted(self._groups)
+
+    def busy(self, item: Item) -> bool:
+        return item in self._busy
+
+    def _begin(self, key: str, items: set, now: datetime) -> None:
+        self._groups[key] = _Group(set(items), now + self.ttl)
+        for item in items:
+            self._busy.setdefault(item, set()).add(key)
+
+    def done(self, key: str) -> bool:
+        group = self._groups.pop(key, None)
+        if group is None:
+            return False
+        for item in group.items:
+            keys = self._busy.get(item)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._busy[item]
+        return True
+
+    def finished(self, item: Item) -> None:
+        """The broker shows `item` gone: it no longer blocks; groups left with nothing end."""
+        for key in sorted(self._busy.pop(item, ())):
+            group = self._groups.get(key)
+            if group is None:
+                continue
+            group.items.discard(item)
+            if not any(i[0] in ("pos", "ord", "stop") for i in group.items):
+                self.done(key)
+
+    def expire(self, now: datetime) -> list[str]:
+        gone = [k for k, g in self._groups.items() if g.expires <= now]
+        for key in gone:
+            self.done(key)
+        return gone
+
+    def clear_account(self, account_id: int) -> None:
+        for key in [k for k, g in self._groups.items() if any(i[1] == account_id for i in g.items)]:
+            self.done(key)
+
+    # -- filtering --------------------------------------------------------------------------
+    def admit(self, actions: list[Action], states: dict[int, AccountState], now: datetime) -> list[Action]:
+        """Drop or narrow broker actions whose items are in flight; register the rest."""
+        out: list[Action] = []
+        for action in actions:
+            if isinstance(action, Flatten):
+                out += self._admit_flatten(action, states.get(action.account_id), now)
+                continue
+            items = _items(action)
+            if items is None:
+                out.append(action)
+                continue
+            if any(i in self._busy for i in items):
+                continue
+            self._begin(inflight_key(action), items, now)
+            out.append(action)
+        return out
+
+    def _admit_flatten(self, f: Flatten, state: AccountState | None, now: datetime) -> list[Action]:
+        acct, only = f.account_id, f.contract_id
+        orders = sorted(
+            (oid, o.contract_id) for oid, o in (state.orders.items() if state else ())
+            if only is None or o.contract_id == only
+        )
+        positions = sorted(c for c in (state.positions if state else ()) if only is None or c == only)
+        whole = ("all", acct) if only is None else ("all", acct, only)
+        items = {("ord", acct, oid) for oid, _ in orders} | {("pos", acct, c) for c in positions} | {whole}
+        if not any(i in self._busy for i in items):
+            self._begin(inflight_key(f), items, now)
+            return [f]
+        # Partly in flight: cancel/close only what nobody is working on yet (orders first).
+        out: list[Action] = []
+        for oid, cid in orders:
+            out += self.admit([CancelOrder(acct, oid, cid, f.rule, f.reason)], {}, now)
+        for cid in positions:
+            out += self.admit([ClosePosition(acct, cid, f.rule, f.reason)], {}, now)
+        return out
+
+
+def _items(action: Action) -> set | None:
+    if isinstance(action, (ClosePosition, PartialClose)):
+        return {("pos", action.account_id, action.contract_id)}
+    if isinstance(action, CancelOrder):
+        return {("ord", action.account_id, action.order_id)}
+    if isinstance(action, PlaceStop):
+        return {("stop", action.account_id, action.contract_id)}
+    return None
+
+
+# -- the gate ------------------------------------------------------------------------------
+_CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUSPENDED})
+
+
+def gate(
+    event: Event, change: Change, locks: LockManager, symbol_of
+) -> list[Action] | None:
+    """Lock responses for this event, or None when no lock applies and the rules should run.
+
+    `symbol_of(contract_id)` maps a contract to its trader symbol (only called for symbol locks).
+    """
+    acct = event.account_id
+    if locks.is_locked(acct):
+        return _respond(event, change, locks.blocking_lock(acct), "Account locked")
+    if event.contract_id and locks.has_symbol_locks(acct):
+        symbol = symbol_of(event.contract_id)
+        lock = locks.symbol_locked(acct, symbol)
+        if lock is not None:
+            return _respond(event, change, lock, f"{symbol} locked")
+    return None
+
+
+def _respond(event: Event, change: Change, lock: Lock, what: str) -> list[Action]:
+    acct = event.account_id
+    why = f"{what} ({lock.rule}: {lock.reason})"
+    if event.kind is EventKind.ORDER:
+        order = event.data
+        if order.status in _CANCELLABLE:
+            return [CancelOrder(acct, order.id, order.contract_id, GATE_RULE, f"{why}: order cancelled")]
+        return []
+    if event.kind is EventKind.POSITION and change.grew:
+        return [ClosePosition(acct, event.contract_id, GATE_RULE, f"{why}: position closed")]
+    return []

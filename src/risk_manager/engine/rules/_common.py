@@ -1,0 +1,80 @@
+"""Helpers shared by the rule modules: money formatting, alert mode, lock building."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from risk_manager.engine.actions import (
+    Action,
+    Alert,
+    ClosePosition,
+    Flatten,
+    Lock,
+    LockEnd,
+    LockKind,
+    SetLock,
+)
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.state import AccountState
+
+SIDE_NAME = {1: "long", -1: "short"}
+
+
+def money(value: float) -> str:
+    """-512.4 → '-$512.40'; 1020 → '$1,020.00'."""
+    cents = round(value, 2)
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents):,.2f}"
+
+
+def cents(value: float) -> float:
+    """Money is compared at cent precision so float noise never decides a breach."""
+    return round(value, 2)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def symbol_label(ctx: RuleContext, contract_id: str) -> str:
+    return ctx.catalog.symbol_of(contract_id) or contract_id
+
+
+def finish(ctx: RuleContext, account_id: int, actions: list[Action], reason: str) -> list[Action]:
+    """Enforce mode: the actions. Alert mode: one Alert saying what would have happened."""
+    if not actions:
+        return []
+    if ctx.alert_only:
+        return [Alert(account_id, ctx.rule_id, f"[alert only] {reason}", "warning", tuple(actions))]
+    return actions
+
+
+def lockout_until_reset(ctx: RuleContext, account_id: int, reason: str, now: datetime) -> SetLock:
+    until = ctx.next_reset(now)
+    return SetLock(Lock(account_id, ctx.rule_id, LockKind.LOCKOUT, reason, LockEnd.RESET, until, now))
+
+
+def cooldown(ctx: RuleContext, account_id: int, reason: str, seconds: float, now: datetime) -> SetLock:
+    until = now + timedelta(seconds=seconds)
+    return SetLock(Lock(account_id, ctx.rule_id, LockKind.COOLDOWN, reason, LockEnd.TIME, until, now))
+
+
+def flatten(ctx: RuleContext, account_id: int, reason: str) -> Flatten:
+    return Flatten(account_id, ctx.rule_id, reason)
+
+
+def close_position(ctx: RuleContext, account_id: int, contract_id: str, reason: str) -> ClosePosition:
+    return ClosePosition(account_id, contract_id, ctx.rule_id, reason)
+
+
+def day_pnl(state: AccountState, include_unrealized: bool) -> float:
+    """Realized today, plus open unrealized (priced positions only) when asked."""
+    value = state.realized
+    if include_unrealized:
+        value += state.unrealized_total
+    return value

@@ -1,0 +1,44 @@
+"""R03 daily_realized_loss: realized P&L today (+ open unrealized) at or below −loss_limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from risk_manager.engine.actions import Action
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.rules._common import cents, day_pnl, finish, flatten, lockout_until_reset, money
+from risk_manager.engine.state import AccountState
+from risk_manager.events import Event, EventKind
+
+#: Trades with P&L always; mark changes (quotes, position changes) when include_unrealized.
+MARK_EVENTS = frozenset({EventKind.QUOTE, EventKind.MARKET_TRADE, EventKind.POSITION})
+
+
+def triggered_by(event: Event | None, state: AccountState, include_unrealized: bool) -> bool:
+    if event is None:
+        return True
+    if event.kind is EventKind.TRADE:
+        change = state.last_change
+        return change is not None and (change.trade_pnl is not None or change.voided_flip)
+    return include_unrealized and event.kind in MARK_EVENTS
+
+
+def pnl_detail(state: AccountState, include_unrealized: bool) -> str:
+    if not include_unrealized:
+        return "realized"
+    return f"realized {money(state.realized)}, unrealized {money(state.unrealized_total)}"
+
+
+def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
+    cfg = ctx.config
+    if not cfg.enabled or not triggered_by(event, state, cfg.include_unrealized):
+        return []
+    value = cents(day_pnl(state, cfg.include_unrealized))
+    if value > -cfg.loss_limit:
+        return []
+    reason = (
+        f"Daily loss limit: {money(value)} <= {money(-cfg.loss_limit)} "
+        f"({pnl_detail(state, cfg.include_unrealized)}); locked until the daily reset"
+    )
+    acct = state.account_id
+    return finish(ctx, acct, [lockout_until_reset(ctx, acct, reason, now), flatten(ctx, acct, reason)], reason)

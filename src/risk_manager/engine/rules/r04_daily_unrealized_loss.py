@@ -1,0 +1,55 @@
+"""R04 daily_unrealized_loss: one position's (or the total) unrealized P&L at or below −loss_limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from risk_manager.engine.actions import Action, Flatten
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.rules._common import (
+    SIDE_NAME,
+    cents,
+    finish,
+    flatten,
+    lockout_until_reset,
+    money,
+    symbol_label,
+)
+from risk_manager.engine.state import AccountState
+from risk_manager.events import Event, EventKind
+
+TRIGGERS = frozenset({EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE})
+
+
+def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
+    cfg = ctx.config
+    if not cfg.enabled or (event is not None and event.kind not in TRIGGERS):
+        return []
+    acct = state.account_id
+    limit = -cfg.loss_limit
+    if cfg.scope == "total":
+        value = cents(state.unrealized_total)
+        if value > limit or not state.positions:
+            return []
+        reason = f"Total unrealized loss: {money(value)} <= {money(limit)}; locked until the daily reset"
+        return finish(ctx, acct, [lockout_until_reset(ctx, acct, reason, now), flatten(ctx, acct, reason)], reason)
+    if event is not None:
+        pos = state.positions.get(event.contract_id or "")
+        candidates = [pos] if pos is not None else []
+    else:
+        candidates = [state.positions[c] for c in sorted(state.positions)]
+    out: list[Action] = []
+    for pos in candidates:
+        if pos.unrealized is None:  # no mark: skipped and flagged, never assumed
+            continue
+        value = cents(pos.unrealized)
+        if value > limit:
+            continue
+        label = symbol_label(ctx, pos.contract_id)
+        reason = (
+            f"Unrealized loss on {label} {SIDE_NAME[pos.direction]} {pos.size}: "
+            f"{money(value)} <= {money(limit)}"
+        )
+        # Close that position and cancel its contract's working orders.
+        out += finish(ctx, acct, [Flatten(acct, ctx.rule_id, reason, contract_id=pos.contract_id)], reason)
+    return out

@@ -1,0 +1,45 @@
+"""R05 max_unrealized_profit: close a position at its profit target, or when a position that was
+in profit (≥ breakeven_arm_ticks) comes back to breakeven (mode: breakeven)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from risk_manager.engine.actions import Action
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.rules._common import SIDE_NAME, cents, close_position, finish, money, symbol_label
+from risk_manager.engine.state import AccountState
+from risk_manager.events import Event, EventKind
+
+TRIGGERS = frozenset({EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE})
+
+
+def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
+    cfg = ctx.config
+    if not cfg.enabled or (event is not None and event.kind not in TRIGGERS):
+        return []
+    if event is not None:
+        pos = state.positions.get(event.contract_id or "")
+        candidates = [pos] if pos is not None else []
+    else:
+        candidates = [state.positions[c] for c in sorted(state.positions)]
+    acct = state.account_id
+    out: list[Action] = []
+    for pos in candidates:
+        if pos.unrealized is None:
+            continue
+        value = cents(pos.unrealized)
+        label = f"{symbol_label(ctx, pos.contract_id)} {SIDE_NAME[pos.direction]} {pos.size}"
+        if cfg.mode == "profit_target":
+            if value < cfg.profit_target:
+                continue
+            reason = f"Profit target on {label}: {money(value)} >= {money(cfg.profit_target)}"
+        else:
+            if pos.peak_ticks < cfg.breakeven_arm_ticks or value > 0:
+                continue
+            reason = (
+                f"Breakeven exit on {label}: was {round(pos.peak_ticks, 2):g} ticks in profit, "
+                f"now {money(value)} <= $0.00"
+            )
+        out += finish(ctx, acct, [close_position(ctx, acct, pos.contract_id, reason)], reason)
+    return out

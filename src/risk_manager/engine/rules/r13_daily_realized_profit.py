@@ -1,0 +1,27 @@
+"""R13 daily_realized_profit: realized P&L today (+ open unrealized) at or above `target`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from risk_manager.engine.actions import Action
+from risk_manager.engine.context import RuleContext
+from risk_manager.engine.rules._common import cents, day_pnl, finish, flatten, lockout_until_reset, money
+from risk_manager.engine.rules.r03_daily_realized_loss import pnl_detail, triggered_by
+from risk_manager.engine.state import AccountState
+from risk_manager.events import Event
+
+
+def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
+    cfg = ctx.config
+    if not cfg.enabled or not triggered_by(event, state, cfg.include_unrealized):
+        return []
+    value = cents(day_pnl(state, cfg.include_unrealized))
+    if value < cfg.target:
+        return []
+    reason = (
+        f"Daily profit target: {money(value)} >= {money(cfg.target)} "
+        f"({pnl_detail(state, cfg.include_unrealized)}); locked until the daily reset"
+    )
+    acct = state.account_id
+    return finish(ctx, acct, [lockout_until_reset(ctx, acct, reason, now), flatten(ctx, acct, reason)], reason)

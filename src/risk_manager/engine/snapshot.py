@@ -1,0 +1,170 @@
+"""Read-only account view for the status API (docs/status-api.md `accounts[]` entries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from risk_manager.config.models import RULE_IDS
+from risk_manager.engine.rules.r01_max_contracts import contract_count
+from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_by_symbol
+from risk_manager.engine.rules.r06_trade_frequency_limit import counts
+from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
+from risk_manager.events import OrderSide, OrderStatus, OrderType
+
+if TYPE_CHECKING:
+    from risk_manager.engine.engine import RiskEngine
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _pct(value: float | None, limit: float | None) -> float | None:
+    if value is None or not limit:
+        return None
+    return round(max(0.0, value / limit * 100.0), 1)
+
+
+def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> dict[str, Any]:
+    state = engine.state(account_id)
+    ctx = engine.contexts(account_id)
+    cfg = engine.account_config(account_id)
+    unrealized = state.refresh_unrealized(engine.market, engine.catalog, now, cfg.max_quote_age_seconds)
+    r08 = ctx["no_stop_loss_grace"]
+    positions = []
+    for cid in sorted(state.positions):
+        pos = state.positions[cid]
+        covered = stop_coverage(state, pos) >= 1
+        positions.append({
+            "contract_id": cid,
+            "symbol": engine.catalog.symbol_of(cid),
+            "side": "long" if pos.direction > 0 else "short",
+            "size": pos.size,
+            "average_price": pos.average_price,
+            "mark": pos.mark,
+            "unrealized_pnl": None if pos.unrealized is None else round(pos.unrealized, 2),
+            "stale": pos.stale,
+            "priced": pos.unrealized is not None,
+            "opened_at": _iso(pos.opened_at),
+            "has_stop": covered,
+            "stop_deadline_s": None if covered or not r08.config.enabled
+            else max(0.0, (deadline(pos, r08) - now).total_seconds()),
+        })
+    orders = [
+        {
+            "id": o.id,
+            "contract_id": o.contract_id,
+            "symbol": engine.catalog.symbol_of(o.contract_id),
+            "type": _enum_name(OrderType, o.type),
+            "side": "buy" if o.side == OrderSide.BID else "sell",
+            "size": o.size,
+            "limit_price": o.limit_price,
+            "stop_price": o.stop_price,
+            "status": _enum_name(OrderStatus, o.status),
+        }
+        for o in (state.orders[k] for k in sorted(state.orders))
+    ]
+    locks = [
+        {
+            "rule": l.rule, "kind": l.kind.value, "reason": l.reason, "until": _iso(l.until),
+            "remaining_s": l.remaining_s(now), "ends": l.ends.value, "symbol": l.symbol,
+            "set_by": l.set_by,
+        }
+        for l in engine.locks.active(account_id)
+    ]
+    start, end = engine.timeline.day_bounds(now)
+    return {
+        "id": account_id,
+        "name": state.name,
+        "balance": state.balance,
+        "can_trade": state.can_trade,
+        "realized_pnl": round(state.realized, 2),
+        "unrealized_pnl": round(unrealized, 2),
+        "total_pnl": round(state.realized + unrealized, 2),
+        "pnl_basis": state.pnl_basis,
+        "trades_today": state.trades_today,
+        "locked": engine.locks.is_locked(account_id),
+        "locks": locks,
+        "positions": positions,
+        "orders": orders,
+        "unpriced_contracts": sorted(state.unpriced),
+        "rules": rule_rows(engine, account_id, now),
+        "trading_day": {"start": _iso(start), "end": _iso(end),
+                        "reset_in_s": max(0.0, (end - now).total_seconds())},
+    }
+
+
+def _enum_name(enum_type, value: int) -> str:
+    try:
+        return enum_type(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
+def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Each rule's current value against its limit (`used_pct` 0–100+)."""
+    state = engine.state(account_id)
+    ctx = engine.contexts(account_id)
+    rows = []
+    for name, rc in ctx.items():
+        c = rc.config
+        value: Any = None
+        limit: Any = None
+        used: float | None = None
+        if name == "max_contracts":
+            value, limit = round(contract_count(state, rc), 2), c.limit
+            used = _pct(value, limit)
+        elif name == "max_contracts_per_instrument":
+            worst = None
+            for symbol, held in holdings_by_symbol(state, rc).items():
+                lim = c.limit_for(symbol)
+                size = sum(s for _, s in held)
+                pct = 100.0 if lim == 0 else (_pct(size, lim) if lim is not None else 0.0)
+                if worst is None or pct > worst[0]:
+                    worst = (pct, size, lim, symbol)
+            if worst is not None:
+                used, value, limit = worst[0], {"symbol": worst[3], "size": worst[1]}, worst[2]
+        elif name in ("daily_realized_loss", "daily_realized_profit"):
+            value = round(state.realized + (state.unrealized_total if c.include_unrealized else 0.0), 2)
+            if name == "daily_realized_loss":
+                limit = -c.loss_limit
+                used = _pct(-value, c.loss_limit)
+            else:
+                limit = c.target
+                used = _pct(value, c.target)
+        elif name == "daily_unrealized_loss":
+            if c.scope == "total":
+                value = round(state.unrealized_total, 2)
+            else:
+                priced = [p.unrealized for p in state.positions.values() if p.unrealized is not None]
+                value = round(min(priced), 2) if priced else None
+            limit = -c.loss_limit
+            used = _pct(-value if value is not None else None, c.loss_limit)
+        elif name == "max_unrealized_profit":
+            priced = [p.unrealized for p in state.positions.values() if p.unrealized is not None]
+            value = round(max(priced), 2) if priced else None
+            if c.mode == "profit_target":
+                limit = c.profit_target
+                used = _pct(value, c.profit_target)
+        elif name == "trade_frequency_limit":
+            minute, hour, session = counts(state, now)
+            value = {"minute": minute, "hour": hour, "session": session}
+            limit = {"minute": c.per_minute, "hour": c.per_hour, "session": c.per_session}
+            used = max(_pct(minute, c.per_minute), _pct(hour, c.per_hour), _pct(session, c.per_session))
+        elif name == "no_stop_loss_grace":
+            value = sum(1 for p in state.positions.values() if stop_coverage(state, p) < 1)
+            limit = 0
+        elif name == "session_block_outside":
+            status = engine.timeline.session_status(now, c.session_for(None), c.respect_holidays)
+            value = "open" if status.open else "closed"
+        elif name == "auth_loss_guard":
+            value = state.can_trade
+        elif name == "symbol_blocks":
+            value = list(c.blocked_symbols)
+        rows.append({
+            "rule": RULE_IDS[name], "name": name, "enabled": c.enabled,
+            "mode": getattr(c, "action_mode", None) or c.mode,
+            "value": value, "limit": limit, "used_pct": used, "pending": None,
+        })
+    return rows

@@ -1,0 +1,375 @@
+"""Per-account state (positions, working orders, trades, P&L) and shared market state (quotes, marks).
+
+Pure bookkeeping: `AccountState.apply(event, now)` folds one normalized event in and returns a
+`Change` describing what moved, which the gate and the rules read. No rule logic lives here.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from risk_manager.engine.catalog import ContractCatalog
+from risk_manager.events import (
+    WORKING_ORDER_STATUSES,
+    Account,
+    Event,
+    EventKind,
+    MarketTrade,
+    Order,
+    Position,
+    PositionType,
+    Quote,
+    Trade,
+)
+
+PnlBasis = Literal["net", "gross"]
+
+
+# --- market ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class QuoteState:
+    """Merged partial quotes of one contract; times are engine receive times (`now`)."""
+
+    last_price: float | None = None
+    last_at: datetime | None = None
+    bid: float | None = None
+    ask: float | None = None
+    book_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    price: float
+    stale: bool
+    source: Literal["last", "mid"]
+
+
+class MarketState:
+    """Quotes are market-wide (no account): one cache shared by every account."""
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, QuoteState] = {}
+
+    def apply(self, event: Event, now: datetime) -> bool:
+        """Merge a quote or market trade; True when anything that feeds a mark changed."""
+        data = event.data
+        q = self.quotes.get(event.contract_id or "")
+        if q is None:
+            q = self.quotes[event.contract_id or ""] = QuoteState()
+        changed = False
+        if isinstance(data, Quote):
+            if data.last_price is not None:
+                q.last_price, q.last_at, changed = data.last_price, now, True
+            if data.best_bid is not None:
+                q.bid, q.book_at, changed = data.best_bid, now, True
+            if data.best_ask is not None:
+                q.ask, q.book_at, changed = data.best_ask, now, True
+        elif isinstance(data, MarketTrade):
+            q.last_price, q.last_at, changed = data.price, now, True
+        return changed
+
+    def mark(self, contract_id: str, now: datetime, max_age_s: float) -> Mark | None:
+        """Last trade price if fresh, else mid of bid/ask; stale when the price used is old."""
+        q = self.quotes.get(contract_id)
+        if q is None:
+            return None
+        max_age = timedelta(seconds=max_age_s)
+        last_fresh = q.last_at is not None and now - q.last_at <= max_age
+        if q.last_price is not None and last_fresh:
+            return Mark(q.last_price, False, "last")
+        if q.bid is not None and q.ask is not None and q.bid <= q.ask:
+            stale = q.book_at is None or now - q.book_at > max_age
+            return Mark((q.bid + q.ask) / 2.0, stale, "mid")
+        if q.last_price is not None:
+            return Mark(q.last_price, True, "last")
+        return None
+
+
+# --- positions ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class PositionState:
+    contract_id: str
+    position_id: int
+    direction: int  # +1 long, -1 short
+    size: int  # magnitude, > 0
+    average_price: float
+    #: When the engine first saw this position non-zero (R08's grace runs from here).
+    opened_at: datetime
+    creation_timestamp: datetime | None = None
+    #: Best favourable excursion in ticks since open (R05 breakeven arming, R12 trailing).
+    peak_ticks: float = 0.0
+    #: The most protective stop R12 has asked for (stops only ever tighten).
+    managed_stop: float | None = None
+    #: Last computed values (refreshed by `refresh_unrealized`), for snapshots.
+    unrealized: float | None = None
+    mark: float | None = None
+    stale: bool = False
+
+    @property
+    def signed_size(self) -> int:
+        return self.direction * self.size
+
+
+def unrealized_pnl(
+    mark: float, average_price: float, tick_size: float, tick_value: float, signed_size: int
+) -> float:
+    """(mark − avg) / tickSize × tickValue × size, sign by direction (signed_size < 0 for short)."""
+    return (mark - average_price) / tick_size * tick_value * signed_size
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one event changed in an account (read by the gate and the rules)."""
+
+    kind: EventKind
+    contract_id: str | None = None
+    prev_size: int = 0  # signed
+    new_size: int = 0  # signed
+    #: Position went 0 → non-zero (or flipped direction).
+    opened: bool = False
+    #: Absolute size grew (includes `opened`).
+    grew: bool = False
+    #: An order seen working for the first time.
+    new_order: bool = False
+    order_working: bool = False
+    #: A trade counted for today for the first time (None for duplicates, voided, old days).
+    new_trade: Trade | None = None
+    #: The realized P&L of `new_trade` on the account's basis (None for half-turns).
+    trade_pnl: float | None = None
+    #: A previously counted trade became voided (P&L and counts were taken back).
+    voided_flip: bool = False
+    #: Account event: canTrade changed (or was seen for the first time).
+    can_trade_changed: bool = False
+
+
+@dataclass(slots=True)
+class _Counted:
+    gross: float
+    net: float
+    exec_key: object
+
+
+class AccountState:
+    def __init__(self, account_id: int, pnl_basis: PnlBasis = "net") -> None:
+        self.account_id = account_id
+        self.pnl_basis: PnlBasis = pnl_basis
+        self.name: str | None = None
+        self.balance: float | None = None
+        #: None until an account event has been seen; missing field on the wire → None too.
+        self.can_trade: bool | None = None
+        self.can_trade_field_missing = False
+        self.positions: dict[str, PositionState] = {}
+        self.orders: dict[int, Order] = {}
+        # Trades: every id ever seen (dedupe) and the ones counted for today.
+        self._seen_trades: dict[int, Trade] = {}
+        self._counted: dict[int, _Counted] = {}
+        self.realized_gross = 0.0
+        self.realized_net = 0.0
+        #: Executions of the last hour for R06, sorted by time, one per order (partial fills of
+        #: one order count once, at the first fill); `_exec_keys` counts today's fills per order.
+        self.executions: list[tuple[datetime, object]] = []
+        self._exec_times: list[datetime] = []
+        self._exec_first: dict[object, datetime] = {}
+        self._exec_keys: dict[object, int] = {}
+        self.day_start: datetime | None = None
+        #: Positions skipped because they have no mark or no contract data (flagged, never assumed).
+        self.unpriced: set[str] = set()
+        #: Sum of the priced positions' unrealized P&L at the last `refresh_unrealized`.
+        self.unrealized_total = 0.0
+        #: What the event being evaluated changed (set by the engine before the rules run).
+        self.last_change: Change | None = None
+        #: R12: when each stop order was last modified (at most one modify per second per order).
+        self.stop_modified_at: dict[int, datetime] = {}
+
+    # -- P&L -----------------------------------------------------------------------------
+    @property
+    def realized(self) -> float:
+        return self.realized_net if self.pnl_basis == "net" else self.realized_gross
+
+    @property
+    def trades_today(self) -> int:
+        return len(self._exec_keys)
+
+    def start_day(self, day_start: datetime) -> None:
+        """Daily reset: realized P&L and session counts start from zero. Seen ids stay (dedupe)."""
+        self.day_start = day_start
+        self._counted.clear()
+        self.realized_gross = self.realized_net = 0.0
+        # Today's count restarts; executions inside the rolling hour stay (R06's windows span it).
+        self._exec_keys = {}
+        for ts, key in self.executions:
+            if ts >= day_start:
+                self._exec_keys[key] = self._exec_keys.get(key, 0) + 1
+        # Bound memory: forget ids of trades older than two days.
+        horizon = day_start - timedelta(days=2)
+        for tid in [t for t, tr in self._seen_trades.items()
+                    if tr.creation_timestamp is not None and tr.creation_timestamp < horizon]:
+            del self._seen_trades[tid]
+
+    def count_in_window(self, now: datetime, seconds: float) -> int:
+        """Distinct executions with creationTimestamp in (now − seconds, now]."""
+        times = self._exec_times
+        return bisect_right(times, now) - bisect_right(times, now - timedelta(seconds=seconds))
+
+    # -- apply ---------------------------------------------------------------------------
+    def apply(self, event: Event, now: datetime) -> Change:
+        data = event.data
+        if isinstance(data, Position):
+            return self._apply_position(data, now)
+        if isinstance(data, Order):
+            return self._apply_order(data)
+        if isinstance(data, Trade):
+            return self._apply_trade(data, now)
+        if isinstance(data, Account):
+            return self._apply_account(data)
+        return Change(event.kind, event.contract_id)
+
+    def _apply_position(self, p: Position, now: datetime) -> Change:
+        old = self.positions.get(p.contract_id)
+        prev = old.signed_size if old else 0
+        direction = -1 if p.type == PositionType.SHORT else 1
+        if p.size <= 0 or p.type not in (PositionType.LONG, PositionType.SHORT):
+            self.positions.pop(p.contract_id, None)
+            self.unpriced.discard(p.contract_id)
+            return Change(EventKind.POSITION, p.contract_id, prev, 0)
+        new = direction * p.size
+        flipped = old is not None and old.direction != direction
+        if old is None or flipped:
+            self.positions[p.contract_id] = PositionState(
+                p.contract_id, p.id, direction, p.size, p.average_price, now, p.creation_timestamp
+            )
+            opened = True
+        else:
+            old.size, old.average_price, old.position_id = p.size, p.average_price, p.id
+            opened = False
+        return Change(
+            EventKind.POSITION, p.contract_id, prev, new,
+            opened=opened, grew=opened or abs(new) > abs(prev),
+        )
+
+    def _apply_order(self, o: Order) -> Change:
+        known = o.id in self.orders
+        if o.status in WORKING_ORDER_STATUSES:
+            self.orders[o.id] = o
+            return Change(EventKind.ORDER, o.contract_id, new_order=not known, order_working=True)
+        self.orders.pop(o.id, None)
+        return Change(EventKind.ORDER, o.contract_id)
+
+    def _apply_account(self, a: Account) -> Change:
+        if a.name is not None:
+            self.name = a.name
+        if a.balance is not None:
+            self.balance = a.balance
+        self.can_trade_field_missing = a.can_trade is None
+        effective = True if a.can_trade is None else a.can_trade
+        changed = self.can_trade != effective
+        self.can_trade = effective
+        return Change(EventKind.ACCOUNT, can_trade_changed=changed)
+
+    def _apply_trade(self, t: Trade, now: datetime) -> Change:
+        seen = self._seen_trades.get(t.id)
+        self._seen_trades[t.id] = t
+        if seen is not None:
+            # A repeat: only a flip to voided matters (take the trade back out of today).
+            if t.voided and not seen.voided and t.id in self._counted:
+                self._uncount(t.id)
+                return Change(EventKind.TRADE, t.contract_id, voided_flip=True)
+            return Change(EventKind.TRADE, t.contract_id)
+        if t.voided:
+            return Change(EventKind.TRADE, t.contract_id)
+        ts = t.creation_timestamp or now
+        if self.day_start is not None and ts < self.day_start:
+            return Change(EventKind.TRADE, t.contract_id)  # belongs to an earlier trading day
+        gross = t.profit_and_loss or 0.0
+        net = gross - t.fees - t.commissions if t.profit_and_loss is not None else 0.0
+        exec_key = ("order", t.order_id) if t.order_id is not None else ("trade", t.id)
+        self._counted[t.id] = _Counted(gross, net, exec_key)
+        self.realized_gross += gross
+        self.realized_net += net
+        self._add_execution(ts, exec_key)
+        return Change(EventKind.TRADE, t.contract_id, new_trade=t, trade_pnl=t.pnl(self.pnl_basis))
+
+    def _add_execution(self, ts: datetime, key: object) -> None:
+        count = self._exec_keys.get(key, 0)
+        self._exec_keys[key] = count + 1
+        if key in self._exec_first:
+            return  # another fill of an order already counted
+        self._exec_first[key] = ts
+        i = bisect_right(self._exec_times, ts)
+        self._exec_times.insert(i, ts)
+        self.executions.insert(i, (ts, key))
+        # Only the rolling hour is needed for the windows (today's count lives in _exec_keys).
+        horizon = self._exec_times[-1] - timedelta(hours=1)
+        drop = bisect_right(self._exec_times, horizon)
+        if drop:
+            for _, old in self.executions[:drop]:
+                self._exec_first.pop(old, None)
+            del self._exec_times[:drop]
+            del self.executions[:drop]
+
+    def _uncount(self, trade_id: int) -> None:
+        c = self._counted.pop(trade_id)
+        self.realized_gross -= c.gross
+        self.realized_net -= c.net
+        remaining = self._exec_keys.get(c.exec_key, 0) - 1
+        if remaining > 0:
+            self._exec_keys[c.exec_key] = remaining
+            return  # other fills of that order still count
+        self._exec_keys.pop(c.exec_key, None)
+        if self._exec_first.pop(c.exec_key, None) is not None:
+            i = next(i for i, e in enumerate(self.executions) if e[1] == c.exec_key)
+            del self.executions[i]
+            del self._exec_times[i]
+
+    # -- marks ---------------------------------------------------------------------------
+    def refresh_unrealized(
+        self, market: MarketState, catalog: ContractCatalog, now: datetime, max_age_s: float
+    ) -> float:
+        """Recompute every position's unrealized P&L; returns the total of the priced ones.
+
+        A position without a mark or without contract data is skipped and flagged in `unpriced`.
+        """
+        total = 0.0
+        for pos in self.positions.values():
+            value = self.position_unrealized(pos, market, catalog, now, max_age_s)
+            if value is not None:
+                total += value
+        self.unrealized_total = total
+        return total
+
+    def refresh_contract(
+        self, contract_id: str, market: MarketState, catalog: ContractCatalog, now: datetime,
+        max_age_s: float,
+    ) -> None:
+        """A quote moved one contract: update that position and the total incrementally."""
+        pos = self.positions.get(contract_id)
+        if pos is None:
+            return
+        old = pos.unrealized or 0.0
+        new = self.position_unrealized(pos, market, catalog, now, max_age_s)
+        self.unrealized_total += (new or 0.0) - old
+
+    def position_unrealized(
+        self,
+        pos: PositionState,
+        market: MarketState,
+        catalog: ContractCatalog,
+        now: datetime,
+        max_age_s: float,
+    ) -> float | None:
+        contract = catalog.contract(pos.contract_id)
+        mark = market.mark(pos.contract_id, now, max_age_s)
+        if contract is None or mark is None:
+            pos.unrealized = pos.mark = None
+            self.unpriced.add(pos.contract_id)
+            return None
+        self.unpriced.discard(pos.contract_id)
+        ticks = (mark.price - pos.average_price) / contract.tick_size * pos.direction
+        if ticks > pos.peak_ticks:
+            pos.peak_ticks = ticks
+        value = ticks * contract.tick_value * pos.size
+        pos.unrealized, pos.mark, pos.stale = value, mark.price, mark.stale
+        return value
