@@ -1,0 +1,413 @@
+"""`risk-manager admin …`: everything the admin does (SPEC §3, §4). Scriptable; exit 0 = done.
+
+Config edits go through `config.edit` (validated first, comments kept, atomic write with `.bak`);
+commands that act on the running daemon (lock, unlock, `--now`) log in to its status API with the
+admin password (hidden prompt, or $RISK_MANAGER_ADMIN_PASSWORD for scripts). Any refusal prints
+`error: …` on stderr, exits 1 and leaves the config files untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from risk_manager import admin_auth
+from risk_manager.ui.admin_support import (
+    config_dir_or_default,
+    daemon_login,
+    daemon_status_or_none,
+    daemon_url,
+    fail,
+    key_settings,
+    parse_until,
+    resolve_account,
+    rule_mode,
+)
+from risk_manager.ui.daemon_client import DaemonClient, DaemonError, DaemonUnreachable
+from risk_manager.ui.format import lock_end_text, money, number, pending_text, zone
+
+app = typer.Typer(help="Admin commands (rules, accounts, lock/unlock).", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+rules_app = typer.Typer(help="Show and change the risk rules (risk_config.yaml).", no_args_is_help=True)
+accounts_app = typer.Typer(help="The accounts to guard (accounts.yaml).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(accounts_app, name="accounts")
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Config directory (default: the system one).")]
+UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Daemon status API (default: from accounts.yaml).")]
+NowOpt = Annotated[bool, typer.Option("--now", help="Apply a loosening change now (needs the admin password).")]
+
+
+def _console() -> Console:
+    return Console(width=160, soft_wrap=False, highlight=False)
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    # Plain Text: values like `[mon, tue]` must not be read as Rich markup.
+    table.add_row(*(Text(str(c)) for c in cells))
+
+
+# --- password ------------------------------------------------------------------------------
+@app.command("set-password")
+def set_password(config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Create the admin password (first run) or change it (asks for the old one)."""
+    config_dir = config_dir_or_default(config)
+    if not config_dir.is_dir():
+        fail(f"config directory {config_dir} not found (pass --config DIR)")
+    if admin_auth.has_password(config_dir):
+        old = typer.prompt("Current admin password", hide_input=True)
+        try:
+            ok = admin_auth.verify_password(config_dir, old)
+        except admin_auth.PasswordFileError as exc:
+            fail(str(exc))
+        if not ok:
+            fail("wrong admin password; the password was not changed")
+    new = typer.prompt("New admin password", hide_input=True, confirmation_prompt="Repeat the new password")
+    try:
+        path = admin_auth.set_password(config_dir, new)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"Admin password saved ({path}, readable by its owner only).")
+
+
+# --- rules ---------------------------------------------------------------------------------
+def _load_risk(config_dir: Path):
+    from risk_manager.config.loader import RISK_FILE, ConfigError, read_yaml_tree, validate_risk_tree
+
+    tree, problems = read_yaml_tree(config_dir / RISK_FILE)
+    risk = None
+    if not problems:
+        risk, problems = validate_risk_tree(tree, RISK_FILE)
+    if problems or risk is None:
+        fail(str(ConfigError(problems, summary=f"{config_dir / RISK_FILE} is invalid; fix it first")))
+    return risk
+
+
+@rules_app.command("show")
+def rules_show(config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Every rule: enabled, mode, settings, current value (daemon running) and pending changes."""
+    from risk_manager.config.models import RULE_IDS, RULE_MODELS
+
+    config_dir = config_dir_or_default(config)
+    risk = _load_risk(config_dir)
+    doc = daemon_status_or_none(DaemonClient(daemon_url(url, config_dir)))
+    tz = zone((doc or {}).get("timezone") or risk.trading_day.timezone)
+    current: dict[str, list[str]] = {}
+    for acct in (doc or {}).get("accounts") or []:
+        for rule in acct.get("rules") or [] if isinstance(acct, dict) else []:
+            if not isinstance(rule, dict):
+                continue
+            pct = rule.get("used_pct")
+            text = f"{number(rule.get('value'))}" + (f" ({pct:.0f} %)" if isinstance(pct, (int, float)) else "")
+            label = acct.get("name") or acct.get("id")
+            for key in (rule.get("name"), rule.get("rule")):
+                if key:
+                    current.setdefault(str(key), []).append(f"{label}: {text}")
+    pending: dict[str, list[str]] = {}
+    for change in (doc or {}).get("pending_changes") or []:
+        if isinstance(change, dict):
+            pending.setdefault(str(change.get("rule")), []).append(pending_text(change, tz))
+    table = Table(title=f"Rules in {config_dir / 'risk_config.yaml'}", show_lines=False)
+    for column in ("Rule", "Name", "Enabled", "Mode", "Settings", "Current value", "Pending (looser, at reset)"):
+        table.add_column(column, overflow="fold")
+    for name in RULE_MODELS:
+        block = risk.rules.by_name(name)
+        rid = RULE_IDS[name]
+        values = current.get(name) or current.get(rid)
+        _add_row(
+            table, rid, name, "yes" if block.enabled else "no", rule_mode(block), key_settings(block),
+            "\n".join(values) if values else ("—" if doc else "daemon not running"),
+            "\n".join(pending.get(name, []) + pending.get(rid, [])) or "—",
+        )
+    _console().print(table)
+    if doc is None:
+        typer.echo("Note: the daemon is not running, so current values and pending changes are unknown.")
+
+
+def _apply_rule_edit(config_dir: Path, url: str | None, now: bool, edit: Any) -> None:
+    """Run `edit()` (a config.edit call) and say when it takes effect; `now` applies it at once."""
+    from risk_manager.config.edit import EditError
+    from risk_manager.engine.policy import looser_changes
+
+    old = _load_risk(config_dir)
+    client = DaemonClient(daemon_url(url, config_dir))
+    token = daemon_login(client) if now else None  # before writing: a bad password changes nothing
+    try:
+        result = edit()
+    except EditError as exc:
+        if token:
+            client.logout(token)
+        fail(exc.render())
+    typer.echo(result.message)
+    if not result.changed:
+        if token:
+            client.logout(token)
+        return
+    new = _load_risk(config_dir)
+    looser = looser_changes(old, new)
+    reset = f"{new.trading_day.reset_time} {new.trading_day.timezone}"
+    if token:
+        try:
+            client.admin(token, "reload")
+            client.admin(token, "apply-pending")
+        except (DaemonError, DaemonUnreachable) as exc:
+            fail(f"saved, but the daemon did not apply it now: {exc}. It applies at the next reset ({reset}).")
+        finally:
+            client.logout(token)
+        typer.echo("Applied now (admin password given with --now).")
+    elif looser:
+        what = ", ".join(f"{c.rule}.{c.key}: {number(c.old)} → {number(c.new)}" if c.key
+                         else f"{c.rule}: {number(c.old)} → {number(c.new)}" for c in looser)
+        typer.echo(f"This loosens the rules ({what}): it takes effect at the next daily reset ({reset}). "
+                   "Use --now with the admin password to apply it immediately.")
+    else:
+        typer.echo("This tightens (or keeps) the rules: it takes effect now (the daemon reloads the file live).")
+
+
+# ignore_unknown_options: a negative VALUE (`-100`) is a value, not an unknown option.
+@rules_app.command("set", context_settings={"ignore_unknown_options": True})
+def rules_set(
+    rule: Annotated[str, typer.Argument(help="Rule name, e.g. max_contracts.")],
+    key: Annotated[str, typer.Argument(help="Setting, e.g. limit or cooldown_seconds.per_minute.")],
+    value: Annotated[str, typer.Argument(help="New value (YAML: 5, true, \"17:00\", [ES, NQ]).")],
+    now: NowOpt = False, config: ConfigOpt = None, url: UrlOpt = None,
+) -> None:
+    """Change one setting of a rule (validated before writing; comments are kept)."""
+    from risk_manager.config.edit import set_rule_value
+
+    config_dir = config_dir_or_default(config)
+    _apply_rule_edit(config_dir, url, now, lambda: set_rule_value(config_dir, rule, key, value))
+
+
+@rules_app.command("enable")
+def rules_enable(rule: Annotated[str, typer.Argument(help="Rule name.")],
+                 config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Turn a rule on (tightening: applies now)."""
+    from risk_manager.config.edit import set_rule_enabled
+
+    config_dir = config_dir_or_default(config)
+    _apply_rule_edit(config_dir, url, False, lambda: set_rule_enabled(config_dir, rule, True))
+
+
+@rules_app.command("disable")
+def rules_disable(rule: Annotated[str, typer.Argument(help="Rule name.")], now: NowOpt = False,
+                  config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Turn a rule off (loosening: applies at the next reset unless --now)."""
+    from risk_manager.config.edit import set_rule_enabled
+
+    config_dir = config_dir_or_default(config)
+    _apply_rule_edit(config_dir, url, now, lambda: set_rule_enabled(config_dir, rule, False))
+
+
+# --- accounts ------------------------------------------------------------------------------
+def _load_accounts(config_dir: Path):
+    from risk_manager.config.loader import ConfigError, load_config_dir
+
+    try:
+        return load_config_dir(config_dir)
+    except ConfigError as exc:
+        fail(exc.render())
+
+
+@accounts_app.command("list")
+def accounts_list(config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """The accounts in accounts.yaml, with live state when the daemon runs."""
+    config_dir = config_dir_or_default(config)
+    loaded = _load_accounts(config_dir)
+    doc = daemon_status_or_none(DaemonClient(daemon_url(url, config_dir)))
+    live = {str(a.get("id")): a for a in (doc or {}).get("accounts") or [] if isinstance(a, dict)}
+    live.update({str(a.get("name")): a for a in (doc or {}).get("accounts") or [] if isinstance(a, dict)})
+    tz = zone((doc or {}).get("timezone") or loaded.risk.trading_day.timezone)
+    table = Table(title=f"Accounts in {loaded.accounts_path}")
+    for column in ("Account", "Id", "Enabled", "Overrides", "Balance", "P&L today", "Locked"):
+        table.add_column(column, overflow="fold")
+    for entry in loaded.accounts.accounts:
+        acct = live.get(str(entry.id)) or live.get(str(entry.name)) or {}
+        locks = [lk for lk in acct.get("locks") or [] if isinstance(lk, dict)]
+        _add_row(
+            table, entry.name or "—", str(entry.id or acct.get("id") or "—"), "yes" if entry.enabled else "no",
+            ", ".join(entry.overrides) or "—",
+            money(acct.get("balance"), signed=False) if acct else "—",
+            money(acct.get("total_pnl")) if acct else "—",
+            "\n".join(f"{lk.get('rule')} {lock_end_text(lk, tz)}" for lk in locks) or ("no" if acct else "—"),
+        )
+    _console().print(table)
+    if doc is None:
+        typer.echo("Note: the daemon is not running (live columns empty).")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    account: Annotated[str, typer.Argument(help="Account name as the platform shows it, or its numeric id.")],
+    disabled: Annotated[bool, typer.Option("--disabled", help="Add it without guarding it yet.")] = False,
+    config: ConfigOpt = None, url: UrlOpt = None,
+) -> None:
+    """Guard another account (by name or id)."""
+    from risk_manager.config.edit import EditError, add_account
+
+    config_dir = config_dir_or_default(config)
+    ref = account.strip()
+    try:
+        result = add_account(config_dir, name=None if ref.isdigit() else ref,
+                             id=int(ref) if ref.isdigit() else None, enabled=not disabled)
+    except EditError as exc:
+        fail(exc.render())
+    typer.echo(result.message + " (the daemon picks it up when it reloads its config).")
+
+
+@accounts_app.command("remove")
+def accounts_remove(account: Annotated[str, typer.Argument(help="Account name or id.")],
+                    config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Stop guarding an account."""
+    from risk_manager.config.edit import EditError, remove_account
+
+    config_dir = config_dir_or_default(config)
+    try:
+        result = remove_account(config_dir, account.strip())
+    except EditError as exc:
+        fail(exc.render())
+    typer.echo(result.message)
+
+
+@accounts_app.command("test")
+def accounts_test(
+    prompt_key: Annotated[bool, typer.Option("--prompt-key", help="Type the API key (hidden) instead of the configured one.")] = False,
+    store_key: Annotated[bool, typer.Option("--store-key", help="After a good login, keep the typed key in the secret store.")] = False,
+    config: ConfigOpt = None, url: UrlOpt = None,
+) -> None:
+    """Log in to the gateway and list the accounts the API key sees (canTrade, balance)."""
+    from risk_manager.config.loader import ConfigError, load_config_dir
+    from risk_manager.config.secrets import SecretError, store_secret
+
+    config_dir = config_dir_or_default(config)
+    try:
+        loaded = load_config_dir(config_dir)
+    except ConfigError as exc:
+        fail(exc.render())
+    gateway = loaded.accounts.gateway
+    typed = False
+    api_key = None
+    if not prompt_key:
+        try:
+            api_key = loaded.api_key()
+        except ConfigError:
+            typer.echo("No API key configured (environment variable or secret store).")
+    if not api_key:
+        api_key = typer.prompt("ProjectX API key", hide_input=True).strip()
+        typed = True
+    if not api_key:
+        fail("no API key given")
+    accounts = asyncio.run(_gateway_accounts(gateway.api_url, gateway.username, api_key,
+                                             gateway.request_timeout_seconds))
+    guarded = {str(a.name) for a in loaded.accounts.accounts} | {str(a.id) for a in loaded.accounts.accounts}
+    table = Table(title=f"Accounts visible to {gateway.username} at {gateway.api_url}")
+    for column in ("Id", "Name", "canTrade", "Balance", "Guarded"):
+        table.add_column(column)
+    for acct in accounts:
+        can = "missing" if acct.can_trade is None else ("yes" if acct.can_trade else "NO")
+        _add_row(table, str(acct.id), acct.name or "—", can, money(acct.balance, signed=False),
+                      "yes" if {str(acct.id), str(acct.name)} & guarded else "no")
+    _console().print(table)
+    typer.echo(f"Login OK: {len(accounts)} active account(s).")
+    if typed and store_key:
+        name = gateway.api_key_secret or "projectx-api-key"
+        try:
+            where = store_secret(name, api_key, loaded.state_dir)
+        except SecretError as exc:
+            fail(str(exc))
+        typer.echo(f"API key stored in the secret store: {where}.")
+        if not gateway.api_key_secret:
+            typer.echo(f"Add `api_key_secret: {name}` under `gateway:` in accounts.yaml so the daemon uses it.")
+
+
+async def _gateway_accounts(api_url: str, username: str, api_key: str, timeout: float) -> list[Any]:
+    from risk_manager.gateway.errors import GatewayRestError, LoginFailed
+    from risk_manager.gateway.rest import GatewayRest
+
+    try:
+        async with GatewayRest(api_url, username, api_key, timeout=timeout, read_retries=1) as rest:
+            await rest.login()
+            return await rest.search_accounts(only_active=True)
+    except LoginFailed as exc:
+        fail(f"login to {api_url} as {username!r} failed: {exc.message or exc.error_name or 'rejected'}"
+             " (check the user name and API key)")
+    except (GatewayRestError, OSError, asyncio.TimeoutError) as exc:
+        fail(f"cannot reach the gateway at {api_url}: {exc}")
+
+
+# --- lock / unlock -------------------------------------------------------------------------
+@app.command("lock")
+def lock(
+    account: Annotated[str, typer.Argument(help="Account name or id.")],
+    until: Annotated[Optional[str], typer.Option("--until", help="HH:MM (trading timezone), an ISO time, or 90m / 2h.")] = None,
+    until_reset: Annotated[bool, typer.Option("--until-reset", help="Until the next daily reset (the default).")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to the trader, audited).")] = "done for the day (admin lock)",
+    config: ConfigOpt = None, url: UrlOpt = None,
+) -> None:
+    """Lock an account now: positions closed, orders cancelled, trading blocked."""
+    from datetime import UTC, datetime
+
+    if until and until_reset:
+        fail("give either --until or --until-reset, not both")
+    config_dir = config_dir_or_default(config)
+    client = DaemonClient(daemon_url(url, config_dir))
+    try:
+        doc = client.status()
+    except (DaemonUnreachable, DaemonError) as exc:
+        fail(str(exc))
+    acct = resolve_account(doc, account)
+    tz = zone(doc.get("timezone"))
+    until_at = None
+    if until:
+        try:
+            until_at = parse_until(until, datetime.now(UTC), tz)
+        except ValueError as exc:
+            fail(str(exc))
+    token = daemon_login(client)
+    try:
+        lock_doc = client.admin(token, "lock", {"account_id": acct["id"], "until": until_at.isoformat() if until_at else None,
+                                                "until_reset": until_at is None, "reason": reason})
+    except (DaemonError, DaemonUnreachable) as exc:
+        fail(f"lock refused: {exc}")
+    finally:
+        client.logout(token)
+    end = lock_end_text(lock_doc, tz) if isinstance(lock_doc, dict) else ""
+    typer.echo(f"Locked {acct.get('name') or acct['id']} ({acct['id']}) {end}".rstrip() + f": {reason}")
+
+
+@app.command("unlock")
+def unlock(
+    account: Annotated[str, typer.Argument(help="Account name or id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit log).")] = "",
+    rule: Annotated[Optional[str], typer.Option("--rule", help="Only this lock (e.g. R03); default all.")] = None,
+    config: ConfigOpt = None, url: UrlOpt = None,
+) -> None:
+    """Clear an account's locks (admin password and a written reason required)."""
+    if not reason.strip():
+        fail("--reason TEXT is required to unlock (it is recorded in the audit log)")
+    config_dir = config_dir_or_default(config)
+    client = DaemonClient(daemon_url(url, config_dir))
+    try:
+        doc = client.status()
+    except (DaemonUnreachable, DaemonError) as exc:
+        fail(str(exc))
+    acct = resolve_account(doc, account)
+    token = daemon_login(client)
+    try:
+        result = client.admin(token, "unlock", {"account_id": acct["id"], "reason": reason.strip(), "rule": rule})
+    except (DaemonError, DaemonUnreachable) as exc:
+        fail(f"unlock refused: {exc}")
+    finally:
+        client.logout(token)
+    cleared = result.get("cleared") if isinstance(result, dict) else None
+    typer.echo(f"Unlocked {acct.get('name') or acct['id']} ({acct['id']})"
+               + (f": cleared {', '.join(map(str, cleared))}" if cleared else "") + f". Reason: {reason.strip()}")
+
+
+__all__ = ["app"]

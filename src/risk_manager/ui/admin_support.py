@@ -1,0 +1,150 @@
+"""Helpers of the admin CLI: locating config and daemon, the admin password, times, rule summaries."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from pydantic import BaseModel
+
+from risk_manager.ui.daemon_client import DEFAULT_URL, DaemonClient, DaemonError, DaemonUnreachable
+
+PASSWORD_ENV = "RISK_MANAGER_ADMIN_PASSWORD"
+#: Fields that are shown in their own columns, not among a rule's key settings.
+STATE_FIELDS = {"enabled", "mode", "action_mode"}
+
+
+def fail(message: str) -> NoReturn:
+    """Refuse the command: `error: …` on stderr, exit code 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def config_dir_or_default(config: Path | None) -> Path:
+    from risk_manager.config.loader import default_config_dir
+
+    return Path(config) if config is not None else default_config_dir()
+
+
+def daemon_url(url: str | None, config_dir: Path) -> str:
+    """--url, else `daemon.status_api` from accounts.yaml (if readable), else the default."""
+    if url:
+        return url
+    from risk_manager.config.loader import ACCOUNTS_FILE, read_yaml_tree
+
+    tree, problems = read_yaml_tree(config_dir / ACCOUNTS_FILE)
+    if not problems and isinstance(tree, dict) and isinstance(tree.get("daemon"), dict):
+        address = tree["daemon"].get("status_api")
+        if isinstance(address, str) and ":" in address:
+            return f"http://{address}"
+    return DEFAULT_URL
+
+
+def admin_password(prompt: str = "Admin password") -> str:
+    """From $RISK_MANAGER_ADMIN_PASSWORD (scripts) or a hidden prompt."""
+    value = os.environ.get(PASSWORD_ENV)
+    if value:
+        return value
+    return typer.prompt(prompt, hide_input=True)
+
+
+def daemon_login(client: DaemonClient) -> str:
+    """Log in to the daemon with the admin password; a clear failure otherwise."""
+    try:
+        client.status()  # fail fast (and before prompting) when nothing is listening
+    except DaemonUnreachable as exc:
+        fail(str(exc))
+    except DaemonError:
+        pass
+    password = admin_password()
+    try:
+        return client.login(password)
+    except DaemonUnreachable as exc:
+        fail(str(exc))
+    except DaemonError as exc:
+        if exc.status == 401:
+            fail("wrong admin password (the attempt was recorded in the audit log)")
+        if exc.status == 429:
+            fail(f"{exc} (repeated wrong passwords are rate-limited)")
+        fail(f"login refused by the daemon: {exc}")
+
+
+def daemon_status_or_none(client: DaemonClient) -> dict[str, Any] | None:
+    try:
+        return client.status()
+    except (DaemonUnreachable, DaemonError):
+        return None
+
+
+def resolve_account(doc: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The /status account whose id or name is `ref` (case-insensitive name)."""
+    accounts = [a for a in doc.get("accounts") or [] if isinstance(a, dict)]
+    for acct in accounts:
+        if str(acct.get("id")) == ref.strip() or str(acct.get("name") or "").lower() == ref.strip().lower():
+            return acct
+    known = ", ".join(f"{a.get('name')} ({a.get('id')})" for a in accounts) or "none"
+    fail(f"unknown account {ref!r}: the daemon guards {known}")
+
+
+_RELATIVE = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
+
+
+def parse_until(text: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """`16:00` (today, trading timezone), `2026-11-21T16:00` (naive = trading timezone, or with an
+    offset), or a duration from now: `30m`, `2h`, `1h30m`. Must lie in the future."""
+    text = text.strip()
+    relative = _RELATIVE.match(text)
+    if text and relative and any(relative.groups()):
+        hours, minutes = (int(g) if g else 0 for g in relative.groups())
+        until = now + timedelta(hours=hours, minutes=minutes)
+    elif re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", text):
+        hour, minute = (int(p) for p in text.split(":"))
+        until = now.astimezone(tz).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if until <= now:
+            raise ValueError(f"{text} has already passed today ({tz.key}); give a date, e.g. "
+                             f"{(now + timedelta(days=1)).astimezone(tz):%Y-%m-%d}T{text}")
+    else:
+        try:
+            until = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"cannot read --until {text!r}: use HH:MM, YYYY-MM-DDTHH:MM[+offset] or a duration like 90m"
+            ) from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=tz)
+    if until <= now:
+        raise ValueError(f"--until {text!r} is in the past")
+    return until
+
+
+def key_settings(block: BaseModel) -> str:
+    """The settings of a rule block other than enabled/mode, compact: `limit=5 close_all=true`."""
+    parts = []
+    # R05 uses `mode` for its trigger (a real setting) and `action_mode` for enforce/alert.
+    hidden = STATE_FIELDS - ({"mode"} if "action_mode" in type(block).model_fields else set())
+    for name, value in block.model_dump(mode="json").items():
+        if name in hidden:
+            continue
+        parts.append(f"{name}={_compact(value)}")
+    return " ".join(parts)
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def rule_mode(block: BaseModel) -> str:
+    return str(getattr(block, "action_mode", None) or getattr(block, "mode", "enforce"))
