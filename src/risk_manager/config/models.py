@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from risk_manager.alerts.config import AlertsConfig
+
 Mode = Literal["enforce", "alert"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -370,4 +372,4 @@ class AccountsConfig(Strict):
     gateway: GatewayConfig
     accounts: list[AccountEntry] = Field(default_factory=list)
     daemon: DaemonConfig = DaemonConfig()
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
