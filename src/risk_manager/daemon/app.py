@@ -1,0 +1,640 @@
+"""The daemon: composition root (SPEC §7).
+
+Start-up, in this order: config → store → authenticate → resolve accounts → contracts → engine with
+restored locks → reconcile from REST (accounts, positions, orders, today's trades) → missed reset →
+flatten locked accounts that hold anything, re-issue open flatten intents → hubs → status API →
+ready. Then: every event through the pipeline; a 1 s tick; REST polling while the user hub is down
+(so locks still hold); reconcile after every hub reconnect; hot reload of risk_config.yaml.
+Shutdown: stop intake, finish in-flight enforcement, flush, close, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from risk_manager.clock import Clock, SystemClock
+from risk_manager.config.loader import ConfigError, LoadedConfig, load_config_dir
+from risk_manager.config.models import AccountEntry, RiskConfig
+from risk_manager.daemon.adapters import GatewayBroker
+from risk_manager.daemon.pipeline import Pipeline
+from risk_manager.daemon.provider import StatusProviderMixin
+from risk_manager.enforcement.executor import Executor
+from risk_manager.engine.actions import Action, Alert, Flatten
+from risk_manager.engine.catalog import ContractCatalog
+from risk_manager.engine.engine import RiskEngine
+from risk_manager.events import Event, EventKind, Order, OrderStatus, Position, make_event
+
+log = logging.getLogger("risk_manager.daemon")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+DB_NAME = "risk_manager.db"
+RUNTIME_FILE = "daemon.json"
+#: A locked account that still holds something is re-checked at most this often (seconds).
+LOCK_GUARD_INTERVAL_S = 5.0
+#: REST requests per minute the blind poll may use (the documented limit is 200 / 60 s).
+POLL_BUDGET_PER_MIN = 120.0
+
+
+class StartupError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _inflight_key(action: Action) -> str | None:
+    from risk_manager.engine.gate import inflight_key
+
+    return inflight_key(action)
+
+
+class Daemon(StatusProviderMixin):
+    def __init__(
+        self,
+        config_dir: Path | str | None,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+        configure_logging: bool = True,
+        console_log: bool = True,
+        tick_interval_s: float = 1.0,
+        reload_interval_s: float = 1.0,
+    ) -> None:
+        self.config_dir = Path(config_dir) if config_dir is not None else None
+        self.clock: Clock = clock or SystemClock()
+        self.environ = os.environ if environ is None else environ
+        self._configure_logging = configure_logging
+        self._console_log = console_log
+        self.tick_interval_s = tick_interval_s
+        self.reload_interval_s = reload_interval_s
+        self.config: LoadedConfig | None = None
+        self.store: Any = None
+        self.rest: Any = None
+        self.engine: RiskEngine | None = None
+        self.executor: Executor | None = None
+        self.pipeline: Pipeline | None = None
+        self.user_hub: Any = None
+        self.market_hub: Any = None
+        self.status_api: Any = None
+        self.status_url: str | None = None
+        self.accounts: dict[int, str | None] = {}  # id → name
+        self.entries: dict[int, AccountEntry] = {}
+        self.ready = asyncio.Event()
+        self.started_at = self.clock.now()
+        self.state = "starting"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._risk_mtime: float | None = None
+        self._pending_risk: RiskConfig | None = None
+        self._pending_changes: list[dict[str, Any]] = []
+        self._user_down_since: float | None = None
+        self._blind_alerted = False
+        self._blind_flattened = False
+        self._reconcile_lock = asyncio.Lock()
+        self._fetching_contracts: set[str] = set()
+        self._guard_next: dict[int, float] = {}
+        self._day: Any = None
+        self._wanted_contracts: set[str] = set()
+        self.enforcement_log: list[dict[str, Any]] = []
+        self.counters: dict[str, int] = {"reconciles": 0, "polls": 0, "reloads": 0, "reload_errors": 0}
+
+    # ======================================================================================
+    # lifecycle
+    # ======================================================================================
+    async def run(self) -> int:
+        """Start, serve until asked to stop, shut down. Returns the process exit code."""
+        try:
+            await self.start()
+        except StartupError as exc:
+            log.error("start-up failed: %s", exc)
+            print(f"risk-manager: {exc}", flush=True)
+            await self._close_resources()
+            return exc.code
+        except Exception as exc:
+            log.exception("start-up failed")
+            print(f"risk-manager: start-up failed: {exc}", flush=True)
+            await self._close_resources()
+            return EXIT_FAILURE
+        await self._stop.wait()
+        await self.shutdown()
+        return EXIT_OK
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def start(self) -> None:
+        t0 = time.monotonic()
+        self.config = self._load_config()
+        if self._configure_logging:
+            from risk_manager.daemon.logs import setup_logging
+
+            setup_logging(self.config.log_dir, console=self._console_log)
+        for warning in self.config.warnings:
+            log.warning("config: %s", warning)
+        self._open_store()
+        await self._connect_rest()
+        await self._resolve_accounts()
+        catalog = await self._load_contracts()
+        self._build_engine(catalog)
+        await self._recover()
+        await self._connect_hubs()
+        if self.user_hub.connected:  # close the gap between the REST snapshot and the subscription
+            await self.reconcile(reason="subscribed", trades=False)
+        await self._start_status_api()
+        self._tasks += [
+            asyncio.ensure_future(self._tick_loop()),
+            asyncio.ensure_future(self._reload_loop()),
+            asyncio.ensure_future(self._watch_loop()),
+        ]
+        self.state = "running"
+        self.ready.set()
+        self._write_runtime_file()
+        from risk_manager.service import notify
+
+        notify.ready(f"guarding {len(self.accounts)} account(s)", self.environ)
+        # systemd WatchdogSec: pings stop if the event loop blocks, so systemd restarts us.
+        self._tasks.append(asyncio.ensure_future(
+            notify.watchdog_loop(lambda: self.state == "running", self.environ)))
+        log.info("ready: guarding %d account(s), status API %s, start-up took %.3f s",
+                 len(self.accounts), self.status_url, time.monotonic() - t0)
+        self._publish_status()
+
+    async def shutdown(self) -> None:
+        """Stop intake, finish in-flight enforcement, flush, close connections."""
+        self.state = "stopping"
+        log.info("shutting down")
+        from risk_manager.service import notify
+
+        notify.stopping(self.environ)
+        if self.pipeline is not None:
+            self.pipeline.paused = True
+        for hub in (self.user_hub, self.market_hub):
+            if hub is not None:
+                await hub.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.executor is not None:
+            finished = await self.executor.drain(30.0)
+            if not finished:
+                log.error("shutdown: enforcement still in flight after 30 s (intents stay open)")
+            await self.executor.close()
+        await self._close_resources()
+        log.info("stopped")
+
+    async def _close_resources(self) -> None:
+        if self.status_api is not None:
+            await self.status_api.stop()
+            self.status_api = None
+        if self.rest is not None:
+            await self.rest.close()
+            self.rest = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self.config is not None:
+            (self.config.state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+    # ======================================================================================
+    # start-up steps
+    # ======================================================================================
+    def _load_config(self) -> LoadedConfig:
+        try:
+            return load_config_dir(self.config_dir)
+        except ConfigError as exc:
+            raise StartupError(exc.render(), EXIT_CONFIG) from None
+
+    def _open_store(self) -> None:
+        from risk_manager.store import Store
+
+        assert self.config is not None
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.config.state_dir / DB_NAME, self.clock)
+        report = self.store.open_report
+        if report.corrupt_moved_to:
+            log.error("store was damaged (%s); moved to %s, rebuilding from REST",
+                      report.corrupt_reason, report.corrupt_moved_to)
+
+    async def _connect_rest(self) -> None:
+        from risk_manager.gateway.rest import GatewayRest
+
+        assert self.config is not None
+        try:
+            api_key = self.config.api_key(self.environ)
+        except ConfigError as exc:
+            raise StartupError(exc.render(), EXIT_CONFIG) from None
+        gw = self.config.accounts.gateway
+        self.rest = GatewayRest(gw.api_url, gw.username, api_key, clock=self.clock,
+                                timeout=gw.request_timeout_seconds, max_retry_after=5.0)
+        last: Exception | None = None
+        for delay in (0.0, 0.5, 1.0, 2.0):
+            await asyncio.sleep(delay)
+            try:
+                await self.rest.login()
+                return
+            except Exception as exc:  # LoginFailed is final; a network error may pass
+                last = exc
+                if type(exc).__name__ == "LoginFailed":
+                    break
+        raise StartupError(f"cannot authenticate with {gw.api_url} as {gw.username}: {last}")
+
+    async def _resolve_accounts(self) -> None:
+        assert self.config is not None
+        remote = await self.rest.search_accounts(only_active=False)
+        by_id = {a.id: a for a in remote}
+        by_name = {(a.name or "").casefold(): a for a in remote}
+        missing = []
+        for entry in self.config.enabled_accounts:
+            found = by_id.get(entry.id) if entry.id is not None else by_name.get((entry.name or "").casefold())
+            if found is None:
+                missing.append(entry.name or str(entry.id))
+                continue
+            self.accounts[found.id] = found.name
+            self.entries[found.id] = entry
+        for name in missing:
+            log.error("account %s is not visible to this login (Account/search); not guarded", name)
+        if not self.accounts:
+            raise StartupError("none of the configured accounts was found via Account/search: "
+                               + ", ".join(missing), EXIT_CONFIG)
+
+    async def _load_contracts(self) -> ContractCatalog:
+        cached = self.store.cached_contracts()
+        if cached:
+            return ContractCatalog(cached)
+        try:
+            contracts = await self.rest.available_contracts(live=False)
+            self.store.cache_contracts(contracts)
+        except Exception as exc:
+            log.warning("Contract/available failed (%s); contracts are fetched one by one", exc)
+            contracts = []
+        return ContractCatalog(contracts)
+
+    def _build_engine(self, catalog: ContractCatalog) -> None:
+        from risk_manager.gateway.decode import merge_quote
+
+        assert self.config is not None
+        overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
+        self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
+        self.executor = Executor(GatewayBroker(self.rest), self.store, self.clock,
+                                 on_outcome=self._on_outcome, on_done=self._on_done)
+        self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
+                                 publish=self._publish, merge_quote=merge_quote)
+        self.pipeline.after_event = self._after_event
+        self._risk_mtime = self._mtime()
+
+    async def _recover(self) -> None:
+        """Locks, reconcile, missed reset, flatten what a locked account still holds, intents."""
+        assert self.engine is not None and self.pipeline is not None and self.executor is not None
+        now = self.clock.now()
+        locks = [lock for lock in self.store.active_locks() if lock.account_id in self.accounts]
+        self.engine.restore_locks(locks)
+        for aid in self.accounts:
+            self.engine.state(aid).name = self.accounts[aid]
+        # The reset: the engine starts the day containing `now`; locks whose end passed expire.
+        self.pipeline.dispatch(self.engine.apply_reset(now))
+        self._record_reset(now, at_start=True)
+        await self.reconcile(reason="start-up")
+        self.pipeline.dispatch(self.engine.tick(self.clock.now()))
+        self.pipeline.dispatch(self.engine.startup_flatten(self.clock.now()))
+        for intent in self.store.open_intents():
+            if intent.account_id not in self.accounts or intent.kind != "flatten":
+                continue
+            log.warning("re-issuing open flatten intent %s for account %s", intent.id, intent.account_id)
+            self.executor.resume_intent(intent.id, intent.account_id, intent.rule, intent.reason, intent.detail)
+
+    def _record_reset(self, now: datetime, at_start: bool = False) -> None:
+        assert self.engine is not None
+        day = self.engine.trading_day
+        if day is None:
+            return
+        previous = self.store.last_reset()
+        if self.store.record_reset(day, self.engine.day_start or now):
+            missed = at_start and previous is not None and previous < day
+            self.store.audit(None, "reset", "daily_reset", "missed reset applied at start-up" if missed
+                             else "daily reset", "applied", {"trading_day": day.isoformat(),
+                                                             "previous": str(previous)})
+            if missed:
+                log.warning("applied the reset of trading day %s missed while stopped", day)
+            self._publish_msg("daily_reset", None, {"trading_day": day.isoformat(), "missed": missed})
+
+    async def _connect_hubs(self) -> None:
+        from risk_manager.gateway.hub import MarketHub, UserHub
+
+        assert self.config is not None and self.pipeline is not None
+        gw = self.config.accounts.gateway
+        token = self.rest.token
+        self.user_hub = UserHub(
+            gw.user_hub_url, token, account_ids=list(self.accounts), on_event=self.pipeline.feed,
+            on_disconnected=self._user_hub_down, on_reconnected=self._hub_reconnected,
+            on_connected=self._user_hub_up, clock=self.clock,
+        )
+        self.market_hub = MarketHub(
+            gw.market_hub_url, token, contract_ids=sorted(self._wanted_contracts),
+            on_event=self.pipeline.feed, on_reconnected=self._market_reconnected, clock=self.clock,
+        )
+        await self.user_hub.start()
+        await self.market_hub.start()
+        if not await self.user_hub.wait_connected(10.0):
+            log.error("user hub not connected after 10 s; polling REST until it is")
+            self._user_down_since = time.monotonic()
+
+    async def _start_status_api(self) -> None:
+        from risk_manager.daemon.status_api import StatusAPI
+
+        assert self.config is not None
+        host, _, port = self.config.accounts.daemon.status_api.rpartition(":")
+        self.status_api = StatusAPI(self, host=host.strip("[]"), port=int(port), clock=self.clock,
+                                    password_file=self.config.dir / "admin_password.hash")
+        await self.status_api.start()
+        self.status_url = self.status_api.url
+
+    def _write_runtime_file(self) -> None:
+        assert self.config is not None
+        path = self.config.state_dir / RUNTIME_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "status_url": self.status_url,
+                                   "started_at": self.started_at.isoformat()}))
+        tmp.replace(path)
+
+    # ======================================================================================
+    # reconciliation
+    # ======================================================================================
+    async def reconcile(self, reason: str, accounts: list[int] | None = None, *,
+                        trades: bool = True) -> None:
+        """Bring the engine in line with REST: accounts, positions, orders (and today's trades)."""
+        assert self.engine is not None and self.pipeline is not None
+        async with self._reconcile_lock:
+            self.counters["reconciles"] += 1
+            ids = accounts or list(self.accounts)
+            feed = self.pipeline.feed
+            if accounts is None:
+                try:
+                    for account in await self.rest.search_accounts(only_active=False):
+                        if account.id in self.accounts:
+                            feed(self._rest_event(account))
+                except Exception as exc:
+                    log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
+            results = await asyncio.gather(*(self._reconcile_account(aid, trades) for aid in ids),
+                                           return_exceptions=True)
+            for aid, result in zip(ids, results):
+                if isinstance(result, Exception):
+                    log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
+            self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+
+    async def _reconcile_account(self, aid: int, trades: bool) -> None:
+        assert self.engine is not None and self.pipeline is not None
+        feed = self.pipeline.feed
+        if trades and self.engine.day_start is not None:
+            for trade in await self.rest.search_trades(aid, self.engine.day_start):
+                feed(self._rest_event(trade))
+        positions, orders = await asyncio.gather(self.rest.search_open_positions(aid),
+                                                 self.rest.search_open_orders(aid))
+        state = self.engine.state(aid)
+        open_contracts = {p.contract_id for p in positions if p.size > 0}
+        for position in positions:
+            feed(self._rest_event(position))
+        for cid, held in list(state.positions.items()):
+            if cid not in open_contracts:  # closed while we were not listening
+                feed(self._rest_event(Position(
+                    id=held.position_id, account_id=aid, contract_id=cid, type=0, size=0,
+                    average_price=held.average_price)))
+        open_ids = {o.id for o in orders}
+        for order in orders:
+            feed(self._rest_event(order))
+        vanished = [o for oid, o in list(state.orders.items()) if oid not in open_ids
+                    and o.status != OrderStatus.SUSPENDED]  # searchOpen never lists suspended children
+        for order in vanished:
+            feed(self._rest_event(Order(
+                id=order.id, account_id=aid, contract_id=order.contract_id,
+                status=OrderStatus.CANCELLED, type=order.type, side=order.side, size=order.size,
+                symbol_id=order.symbol_id, stop_price=order.stop_price, limit_price=order.limit_price)))
+
+    def _rest_event(self, payload: Any) -> Event:
+        return make_event(payload, source="rest", received_ns=time.monotonic_ns(),
+                          received_at=self.clock.now())
+
+    # ======================================================================================
+    # hub callbacks
+    # ======================================================================================
+    def _user_hub_up(self) -> None:
+        self._user_down_since = None
+        self._blind_alerted = self._blind_flattened = False
+        self._publish_status()
+
+    def _user_hub_down(self, why: str) -> None:
+        if self._user_down_since is None:
+            self._user_down_since = time.monotonic()
+        log.warning("user hub down: %s; polling REST while it is", why)
+        self._publish_status()
+
+    async def _hub_reconnected(self) -> None:
+        self._user_hub_up()
+        log.info("user hub reconnected: reconciling")
+        await self.reconcile(reason="user hub reconnect")
+
+    async def _market_reconnected(self) -> None:
+        log.info("market hub reconnected")
+
+    def _after_event(self, event: Event) -> None:
+        """Market subscriptions follow positions and working orders; unknown contracts fetched."""
+        cid = event.contract_id
+        if not cid or event.kind not in (EventKind.POSITION, EventKind.ORDER):
+            return
+        if self.engine is not None and cid not in self.engine.catalog and cid not in self._fetching_contracts:
+            self._fetching_contracts.add(cid)
+            asyncio.ensure_future(self._fetch_contract(cid))
+        if cid not in self._wanted_contracts:
+            self._wanted_contracts.add(cid)
+            if self.market_hub is not None:
+                asyncio.ensure_future(self._subscribe_quotes(cid))
+
+    async def _subscribe_quotes(self, cid: str) -> None:
+        try:
+            await self.market_hub.add_contracts([cid])
+        except Exception as exc:  # re-subscribed after the next reconnect anyway
+            log.warning("market subscribe %s failed: %s", cid, exc)
+
+    async def _fetch_contract(self, cid: str) -> None:
+        assert self.engine is not None and self.pipeline is not None
+        try:
+            contract = await self.rest.contract_by_id(cid)
+            self.engine.catalog.add(contract)
+            self.store.cache_contracts([contract])
+            self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+        except Exception as exc:
+            log.warning("contract %s unknown: %s", cid, exc)
+        finally:
+            self._fetching_contracts.discard(cid)
+
+    # ======================================================================================
+    # background loops
+    # ======================================================================================
+    async def _tick_loop(self) -> None:
+        assert self.engine is not None and self.pipeline is not None
+        self._day = self.engine.trading_day
+        while True:
+            await asyncio.sleep(self.tick_interval_s)
+            try:
+                now = self.clock.now()
+                self.pipeline.dispatch(self.engine.tick(now))
+                if self.engine.trading_day != self._day:  # rolled here or by an event
+                    self._day = self.engine.trading_day
+                    self._record_reset(now)
+                    self._apply_pending_at_reset(now)
+                self._guard_locked_accounts()
+            except Exception:
+                log.exception("tick failed")
+
+    def _guard_locked_accounts(self) -> None:
+        """A locked account still holding something (a flatten failed, an event was missed) is
+        re-checked against REST and flattened again; at most every few seconds per account, so a
+        stale view cannot burn the rate budget."""
+        assert self.engine is not None and self.executor is not None
+        now = time.monotonic()
+        for aid in self.accounts:
+            if (self.engine.needs_flatten(aid) and not self.executor.busy(aid)
+                    and now >= self._guard_next.get(aid, 0.0)):
+                self._guard_next[aid] = now + LOCK_GUARD_INTERVAL_S
+                asyncio.ensure_future(self._reflatten(aid))
+
+    async def _reflatten(self, aid: int) -> None:
+        assert self.engine is not None and self.pipeline is not None
+        await self.reconcile(reason="locked account still holds positions/orders", accounts=[aid],
+                             trades=False)
+        if self.engine.needs_flatten(aid) and not self.executor.busy(aid):  # type: ignore[union-attr]
+            lock = self.engine.locks.blocking_lock(aid)
+            rule = lock.rule if lock is not None else "lock_gate"
+            self.pipeline.dispatch([Flatten(aid, rule, "Account locked: re-flattening what remains")])
+
+    async def _watch_loop(self) -> None:
+        """While the user hub is down: poll REST so the kill switch still sees what appears."""
+        assert self.config is not None and self.engine is not None
+        cfg = self.config.accounts.daemon
+        interval = cfg.poll_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            interval = cfg.poll_interval_seconds
+            if self._user_down_since is None or (self.user_hub is not None and self.user_hub.connected):
+                if self.user_hub is not None and self.user_hub.connected:
+                    self._user_down_since = None
+                continue
+            try:
+                watch = [aid for aid in self.accounts
+                         if self.engine.locks.is_locked(aid) or self.engine.state(aid).positions
+                         or self.engine.state(aid).orders]
+                if watch:
+                    # Two reads per account per poll; stay well inside the 200/60 s REST budget.
+                    interval = max(interval, len(watch) * 2 * 60.0 / POLL_BUDGET_PER_MIN)
+                    self.counters["polls"] += 1
+                    await self.reconcile(reason="poll while user hub down", accounts=watch, trades=False)
+                blind_for = time.monotonic() - self._user_down_since
+                if blind_for >= cfg.blind_timeout_seconds and not self._blind_alerted:
+                    self._blind_alerted = True
+                    self._alert_blind(blind_for)
+                if (blind_for >= cfg.blind_timeout_seconds and cfg.flatten_when_blind
+                        and not self._blind_flattened):
+                    self._blind_flattened = True
+                    self.pipeline.dispatch([Flatten(aid, "blind", f"User hub down for {blind_for:.0f} s")  # type: ignore[union-attr]
+                                            for aid in watch])
+            except Exception:
+                log.exception("poll while blind failed")
+
+    def _alert_blind(self, blind_for: float) -> None:
+        log.error("user hub down for %.0f s (blind_timeout_seconds reached)", blind_for)
+        self.pipeline.dispatch([Alert(aid, "blind", f"User hub down for {blind_for:.0f} s", "critical")  # type: ignore[union-attr]
+                                for aid in self.accounts])
+
+    # ======================================================================================
+    # config hot reload
+    # ======================================================================================
+    def _mtime(self) -> float | None:
+        assert self.config is not None
+        try:
+            return self.config.risk_path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_interval_s)
+            mtime = self._mtime()
+            if mtime != self._risk_mtime:
+                self._risk_mtime = mtime
+                try:
+                    self.reload_config(by="file change")
+                except ConfigError:
+                    pass  # logged by reload_config; last good config stays
+
+    def reload_config(self, by: str, apply_now: bool = False) -> dict[str, Any]:
+        """Re-read the config: tighten now, loosen at the next reset (unless `apply_now`)."""
+        from risk_manager.daemon.reload import split_changes
+
+        assert self.config is not None and self.engine is not None and self.pipeline is not None
+        try:
+            fresh = load_config_dir(self.config.dir)
+        except ConfigError as exc:
+            self.counters["reload_errors"] += 1
+            log.error("config reload rejected, last good config stays:\n%s", exc.render())
+            self.store.audit(None, "config", "reload", "rejected", "failed", {"errors": exc.render(), "by": by})
+            raise
+        self.counters["reloads"] += 1
+        now = self.clock.now()
+        applied, pending, looser = split_changes(self.engine.config, fresh.risk, apply_now)
+        self.pipeline.dispatch(self.engine.update_config(applied, now))
+        self._pending_risk = None if apply_now or not looser else fresh.risk
+        self._pending_changes = [] if self._pending_risk is None else pending
+        self.store.audit(None, "config", "reload", by, "applied",
+                         {"pending": self._pending_changes, "apply_now": apply_now})
+        log.info("config reloaded (%s): %d looser change(s) pending until the reset",
+                 by, len(self._pending_changes))
+        self._publish_status()
+        return {"applied": True, "pending": self._pending_changes}
+
+    def _apply_pending_at_reset(self, now: datetime) -> None:
+        if self._pending_risk is None:
+            return
+        assert self.engine is not None and self.pipeline is not None
+        log.info("daily reset: applying %d pending looser config change(s)", len(self._pending_changes))
+        self.pipeline.dispatch(self.engine.update_config(self._pending_risk, now))
+        self._pending_risk = None
+        self._pending_changes = []
+
+    # ======================================================================================
+    # sinks
+    # ======================================================================================
+    def _journal(self, events: list[Event]) -> None:
+        if len(events) == 1:
+            self.store.append_event(events[0])
+        else:
+            self.store.append_events(events)
+
+    def _on_outcome(self, record: dict[str, Any]) -> None:
+        self.enforcement_log.append(record)
+        del self.enforcement_log[:-200]
+        self._publish_msg("enforcement", record["account_id"], record)
+
+    def _on_done(self, action: Action, ok: bool) -> None:
+        if self.engine is not None:
+            self.engine.enforcement_done(action)
+
+    def _publish(self, msg: dict[str, Any]) -> None:
+        if self.status_api is not None:
+            self.status_api.publish(msg)
+
+    def _publish_msg(self, kind: str, account_id: int | None, data: dict[str, Any]) -> None:
+        self._publish({"type": kind, "account_id": account_id, "ts": self.clock.now().isoformat(),
+                       "data": data})
+
+    def _publish_status(self) -> None:
+        self._publish_msg("daemon_status", None, {"state": self.state, **self.connections()})
+
+
+__all__ = ["Daemon", "StartupError", "EXIT_OK", "EXIT_CONFIG", "EXIT_FAILURE"]

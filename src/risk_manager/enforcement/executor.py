@@ -1,0 +1,540 @@
+"""Executes engine actions against the broker: the kill switch's hands.
+
+Guarantees (SPEC §5, §8):
+- A lock is written durably before any broker call of the same batch (`submit` persists SetLock
+  synchronously, then schedules calls); a Flatten also gets a durable intent first, so a crash
+  anywhere is completed by the restart (`resume_intent`).
+- Flatten = cancel every working order (of the account, or of one contract), then close every
+  position, re-read from REST, repeat until nothing is left (bounded rounds).
+- Never two closes of one (account, contract) at once: a second request joins the one in flight.
+- Every call has a timeout. A timeout/5xx/uncertain failure of a mutating call is reconciled
+  (searchOpen) before any retry, because the broker may have accepted it; 429 waits and retries;
+  attempts are bounded.
+- Flatten/close/cancel run as their own task at once (the lock path never queues behind other
+  work); stop placement/modification and partial closes go through a per-account worker queue,
+  so a slow account never delays another.
+- Every step is audited with monotonic-ns timings: event received, decided, sent, response,
+  confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from risk_manager.clock import Clock
+from risk_manager.enforcement.faults import Fault, classify, retry_after_s
+from risk_manager.enforcement.ports import Broker, Ledger
+from risk_manager.engine.actions import (
+    Action,
+    Alert,
+    CancelOrder,
+    ClearLock,
+    ClosePosition,
+    Flatten,
+    ModifyStop,
+    PartialClose,
+    PlaceStop,
+    SetLock,
+)
+from risk_manager.events import Order, Position
+
+log = logging.getLogger(__name__)
+
+OutcomeSink = Callable[[dict[str, Any]], None]
+DoneSink = Callable[[Action, bool], None]
+
+
+@dataclass
+class Timings:
+    received_ns: int = 0
+    decided_ns: int = 0
+    sent_ns: int = 0
+    response_ns: int = 0
+    confirmed_ns: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received_ns": self.received_ns,
+            "decided_ns": self.decided_ns,
+            "sent_ns": self.sent_ns,
+            "response_ns": self.response_ns,
+            "confirmed_ns": self.confirmed_ns,
+        }
+
+    def latency_ms(self) -> float | None:
+        start = self.received_ns or self.decided_ns
+        end = self.confirmed_ns or self.response_ns
+        if not start or not end:
+            return None
+        return round((end - start) / 1e6, 3)
+
+
+@dataclass
+class ExecutorSettings:
+    call_timeout_s: float = 5.0
+    max_attempts: int = 5
+    #: Back-off between attempts (seconds), last value repeats.
+    backoff_s: tuple[float, ...] = (0.1, 0.3, 0.8, 1.5, 3.0)
+    #: Flatten re-reads REST and repeats at most this many rounds.
+    flatten_rounds: int = 6
+    #: A rate-limited call waits at most this long per attempt, whatever Retry-After says.
+    max_rate_wait_s: float = 10.0
+
+
+@dataclass
+class _Job:
+    action: Action
+    timings: Timings
+    intent_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _action_name(action: Action) -> str:
+    return {
+        Flatten: "flatten",
+        ClosePosition: "close_position",
+        PartialClose: "partial_close",
+        CancelOrder: "cancel_order",
+        PlaceStop: "place_stop",
+        ModifyStop: "modify_stop",
+    }.get(type(action), type(action).__name__.lower())
+
+
+class Executor:
+    def __init__(
+        self,
+        broker: Broker,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        settings: ExecutorSettings | None = None,
+        on_outcome: OutcomeSink | None = None,
+        on_done: DoneSink | None = None,
+    ) -> None:
+        self._broker = broker
+        self._ledger = ledger
+        self._clock = clock
+        self._cfg = settings or ExecutorSettings()
+        self._on_outcome = on_outcome
+        self._on_done = on_done
+        self._closing: dict[tuple[int, str], asyncio.Task[bool]] = {}
+        self._cancelling: dict[tuple[int, int], asyncio.Task[bool]] = {}
+        self._flattening: dict[tuple[int, str | None], asyncio.Task[bool]] = {}
+        #: A flatten asked for while one runs: the running one does one more round.
+        self._flatten_again: set[tuple[int, str | None]] = set()
+        self._queues: dict[int, asyncio.Queue[_Job]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Jobs put on account queues and not finished yet (drain waits for them too).
+        self._queued = 0
+        self.stats = {"calls": 0, "retries": 0, "failures": 0, "deduplicated": 0}
+
+    # -- intake ---------------------------------------------------------------------------
+    def submit(
+        self, actions: Iterable[Action], *, received_ns: int = 0, decided_ns: int | None = None
+    ) -> None:
+        """Persist state changes now, then start broker work. Never blocks on the network."""
+        decided = decided_ns or time.monotonic_ns()
+        actions = list(actions)
+        # Locks first and synchronously: durable before the first close/cancel call.
+        for action in actions:
+            if isinstance(action, SetLock):
+                self._ledger.upsert_lock(action.lock)
+                self._audit("lock_set", action, Timings(received_ns, decided))
+            elif isinstance(action, ClearLock):
+                self._ledger.delete_lock(action.account_id, action.rule,
+                                         cleared_by=action.cleared_by, reason=action.reason)
+                self._audit("lock_cleared", action, Timings(received_ns, decided))
+            elif isinstance(action, Alert):
+                self._audit("alert", action, Timings(received_ns, decided),
+                            would_have=[_action_name(a) for a in action.would_have])
+        for action in actions:
+            timings = Timings(received_ns, decided)
+            if isinstance(action, Flatten):
+                self._start_flatten(action, timings)
+            elif isinstance(action, ClosePosition):
+                job = _Job(action, timings)
+                self._spawn(self._run_close(job))
+            elif isinstance(action, CancelOrder):
+                job = _Job(action, timings)
+                self._spawn(self._run_cancel(job))
+            elif isinstance(action, PartialClose | PlaceStop | ModifyStop):
+                self._enqueue(_Job(action, timings))
+
+    def resume_intent(self, intent_id: int, account_id: int, rule: str, reason: str,
+                      detail: dict[str, Any] | None = None) -> None:
+        """Re-issue a flatten whose intent was still open at start-up (crash recovery)."""
+        action = Flatten(account_id=account_id, rule=rule, reason=reason,
+                         contract_id=(detail or {}).get("contract_id"))
+        self._start_flatten(action, Timings(0, time.monotonic_ns()), intent_id=intent_id)
+
+    def busy(self, account_id: int | None = None) -> bool:
+        if account_id is None:
+            return bool(self._tasks)
+        return any(k[0] == account_id for k in (*self._closing, *self._flattening, *self._cancelling))
+
+    async def drain(self, timeout: float = 30.0) -> bool:
+        """Wait for in-flight enforcement (shutdown). True if everything finished."""
+        deadline = time.monotonic() + timeout
+        while self._tasks or self._queued:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            pending = list(self._tasks)
+            if pending:
+                await asyncio.wait(pending, timeout=remaining)
+            else:
+                await asyncio.sleep(0.02)
+        return True
+
+    async def close(self) -> None:
+        for worker in self._workers.values():
+            worker.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        self._workers.clear()
+
+    # -- scheduling -----------------------------------------------------------------------
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _enqueue(self, job: _Job) -> None:
+        account = job.action.account_id
+        queue = self._queues.get(account)
+        if queue is None:
+            queue = self._queues[account] = asyncio.Queue()
+            self._workers[account] = asyncio.ensure_future(self._worker(queue))
+        self._queued += 1
+        queue.put_nowait(job)
+
+    async def _worker(self, queue: asyncio.Queue[_Job]) -> None:
+        while True:
+            job = await queue.get()
+            try:
+                if isinstance(job.action, PartialClose):
+                    await self._run_partial(job)
+                elif isinstance(job.action, PlaceStop):
+                    await self._run_place_stop(job)
+                elif isinstance(job.action, ModifyStop):
+                    await self._run_modify_stop(job)
+            except Exception:  # a bug here must never stop the account's worker
+                log.exception("enforcement job failed: %r", job.action)
+            finally:
+                self._queued -= 1
+                queue.task_done()
+
+    # -- flatten --------------------------------------------------------------------------
+    def _start_flatten(self, action: Flatten, timings: Timings, intent_id: int | None = None) -> None:
+        key = (action.account_id, action.contract_id)
+        if key in self._flattening:
+            self._flatten_again.add(key)
+            self.stats["deduplicated"] += 1
+            if intent_id is not None:
+                self._ledger.complete_intent(intent_id, "merged into running flatten")
+            return
+        if intent_id is None:
+            intent_id = self._ledger.begin_intent(
+                action.account_id, "flatten", action.rule, action.reason,
+                {"contract_id": action.contract_id},
+            )
+        job = _Job(action, timings, intent_id)
+        self._flattening[key] = self._spawn(self._run_flatten(job, key))
+
+    async def _run_flatten(self, job: _Job, key: tuple[int, str | None]) -> bool:
+        action: Flatten = job.action  # type: ignore[assignment]
+        ok = False
+        try:
+            self._audit("started", action, job.timings, intent_id=job.intent_id)
+            for round_no in range(self._cfg.flatten_rounds):
+                self._flatten_again.discard(key)
+                orders, positions = await asyncio.gather(
+                    self._read(self._broker.search_open_orders, action.account_id),
+                    self._read(self._broker.search_open_positions, action.account_id),
+                )
+                orders = [o for o in orders if o.is_working and _matches(o, action.contract_id)]
+                positions = [p for p in positions if p.size > 0 and _matches(p, action.contract_id)]
+                if not orders and not positions and key not in self._flatten_again:
+                    ok = True
+                    break
+                if round_no:
+                    job.notes.append(f"round {round_no + 1}: {len(orders)} orders, {len(positions)} positions")
+                # Cancel first so a resting order cannot re-open what we close.
+                await asyncio.gather(*(self._cancel(action, o.id, o.contract_id, job.timings) for o in orders))
+                await asyncio.gather(*(self._close(action, p.contract_id, job.timings) for p in positions))
+                await asyncio.sleep(0.02 * (2**round_no))  # let fills settle before re-reading
+            job.timings.confirmed_ns = time.monotonic_ns() if ok else 0
+        except Exception as exc:
+            job.notes.append(f"error: {exc!r}")
+            log.exception("flatten failed for account %s", action.account_id)
+        finally:
+            self._flattening.pop(key, None)
+            if job.intent_id is not None and ok:
+                self._ledger.complete_intent(job.intent_id, "confirmed")
+            self._finish(job, ok)
+            if not ok and key in self._flatten_again:
+                self._flatten_again.discard(key)
+        return ok
+
+    # -- close / cancel (deduplicated, lock path) ----------------------------------------
+    def _close(self, action: Action, contract_id: str, timings: Timings) -> asyncio.Task[bool]:
+        key = (action.account_id, contract_id)
+        task = self._closing.get(key)
+        if task is not None and not task.done():
+            self.stats["deduplicated"] += 1
+            return task
+        task = self._spawn(self._mutate_close(action, contract_id, timings))
+        self._closing[key] = task
+        task.add_done_callback(lambda t, k=key: self._closing.pop(k, None) if self._closing.get(k) is t else None)
+        return task
+
+    def _cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> asyncio.Task[bool]:
+        key = (action.account_id, order_id)
+        task = self._cancelling.get(key)
+        if task is not None and not task.done():
+            self.stats["deduplicated"] += 1
+            return task
+        task = self._spawn(self._mutate_cancel(action, order_id, contract_id, timings))
+        self._cancelling[key] = task
+        task.add_done_callback(lambda t, k=key: self._cancelling.pop(k, None) if self._cancelling.get(k) is t else None)
+        return task
+
+    async def _mutate_close(self, action: Action, contract_id: str, timings: Timings) -> bool:
+        account = action.account_id
+
+        async def gone() -> bool:
+            positions = await self._read(self._broker.search_open_positions, account)
+            return not any(p.contract_id == contract_id and p.size > 0 for p in positions)
+
+        return await self._mutate(
+            action, "closeContract", {"contract_id": contract_id}, timings,
+            lambda: self._broker.close_position(account, contract_id), gone,
+        )
+
+    async def _mutate_cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> bool:
+        account = action.account_id
+
+        async def gone() -> bool:
+            orders = await self._read(self._broker.search_open_orders, account)
+            return not any(o.id == order_id and o.is_working for o in orders)
+
+        return await self._mutate(
+            action, "cancel", {"order_id": order_id, "contract_id": contract_id}, timings,
+            lambda: self._broker.cancel_order(account, order_id), gone,
+        )
+
+    async def _run_close(self, job: _Job) -> bool:
+        action: ClosePosition = job.action  # type: ignore[assignment]
+        ok = await self._close(action, action.contract_id, job.timings)
+        if ok:
+            ok = await self._confirm(lambda ps: not any(
+                p.contract_id == action.contract_id and p.size > 0 for p in ps), action.account_id)
+        if ok:
+            job.timings.confirmed_ns = time.monotonic_ns()
+        self._finish(job, ok)
+        return ok
+
+    async def _run_cancel(self, job: _Job) -> bool:
+        action: CancelOrder = job.action  # type: ignore[assignment]
+        ok = await self._cancel(action, action.order_id, action.contract_id, job.timings)
+        if ok:
+            job.timings.confirmed_ns = time.monotonic_ns()
+        self._finish(job, ok)
+        return ok
+
+    async def _confirm(self, done: Callable[[list[Position]], bool], account_id: int) -> bool:
+        """Verify from REST, giving an asynchronous fill a short while to land."""
+        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                if done(await self._read(self._broker.search_open_positions, account_id)):
+                    return True
+            except Exception:
+                return False
+        return False
+
+    # -- queued work (partial close, stops) -----------------------------------------------
+    async def _run_partial(self, job: _Job) -> None:
+        action: PartialClose = job.action  # type: ignore[assignment]
+        key = (action.account_id, action.contract_id)
+        if key in self._closing:
+            self.stats["deduplicated"] += 1
+            self._finish(job, True, note="full close in flight")
+            return
+        before = await self._position_size(action.account_id, action.contract_id)
+        if before == 0:
+            self._finish(job, True, note="position already flat")
+            return
+        size = min(action.size, before)
+
+        async def reduced() -> bool:
+            return await self._position_size(action.account_id, action.contract_id) <= before - size
+
+        ok = await self._mutate(
+            action, "partialCloseContract", {"contract_id": action.contract_id, "size": size},
+            job.timings,
+            lambda: self._broker.partial_close(action.account_id, action.contract_id, size),
+            reduced,
+        )
+        if ok:
+            job.timings.confirmed_ns = time.monotonic_ns()
+        self._finish(job, ok)
+
+    async def _run_place_stop(self, job: _Job) -> None:
+        action: PlaceStop = job.action  # type: ignore[assignment]
+
+        async def accepted() -> bool:
+            orders = await self._read(self._broker.search_open_orders, action.account_id)
+            return any(o.is_working and o.is_stop and o.contract_id == action.contract_id
+                       and o.side == action.side for o in orders)
+
+        ok = await self._mutate(
+            action, "place", {"contract_id": action.contract_id, "stop_price": action.stop_price},
+            job.timings,
+            lambda: self._broker.place_stop(action.account_id, action.contract_id, action.side,
+                                            action.size, action.stop_price),
+            accepted,
+        )
+        self._finish(job, ok)
+
+    async def _run_modify_stop(self, job: _Job) -> None:
+        action: ModifyStop = job.action  # type: ignore[assignment]
+
+        async def applied() -> bool:
+            orders = await self._read(self._broker.search_open_orders, action.account_id)
+            return any(o.id == action.order_id and o.stop_price == action.stop_price for o in orders)
+
+        ok = await self._mutate(
+            action, "modify", {"order_id": action.order_id, "stop_price": action.stop_price},
+            job.timings,
+            lambda: self._broker.modify_order(action.account_id, action.order_id,
+                                              stop_price=action.stop_price, size=action.size),
+            applied,
+        )
+        self._finish(job, ok)
+
+    async def _position_size(self, account_id: int, contract_id: str) -> int:
+        positions = await self._read(self._broker.search_open_positions, account_id)
+        return sum(p.size for p in positions if p.contract_id == contract_id)
+
+    # -- the retry core -------------------------------------------------------------------
+    async def _mutate(
+        self,
+        action: Action,
+        call_name: str,
+        detail: dict[str, Any],
+        timings: Timings,
+        call: Callable[[], Awaitable[Any]],
+        reconciled: Callable[[], Awaitable[bool]],
+    ) -> bool:
+        """One mutating call with timeout; on doubt reconcile before retrying; bounded."""
+        cfg = self._cfg
+        for attempt in range(cfg.max_attempts):
+            sent = time.monotonic_ns()
+            if not timings.sent_ns:
+                timings.sent_ns = sent
+            self.stats["calls"] += 1
+            try:
+                await asyncio.wait_for(call(), cfg.call_timeout_s)
+            except Exception as exc:
+                fault = classify(exc)
+                self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
+                            fault=fault.value, error=repr(exc)[:300], sent_ns=sent, **detail)
+                backoff = cfg.backoff_s[min(attempt, len(cfg.backoff_s) - 1)]
+                if fault is Fault.RATE_LIMITED:
+                    self.stats["retries"] += 1
+                    await asyncio.sleep(min(retry_after_s(exc, backoff), cfg.max_rate_wait_s))
+                    continue
+                # The broker may have acted (timeout/5xx) or the target may be gone (rejected):
+                # look before acting again.
+                try:
+                    if await reconciled():
+                        self._audit("reconciled", action, timings, call=call_name, **detail)
+                        return True
+                except Exception as read_exc:
+                    log.warning("reconcile read failed: %r", read_exc)
+                self.stats["retries"] += 1
+                await asyncio.sleep(backoff)
+                continue
+            now = time.monotonic_ns()
+            if not timings.response_ns:
+                timings.response_ns = now
+            self._audit("response", action, timings, call=call_name, attempt=attempt + 1,
+                        sent_ns=sent, response_ns=now, **detail)
+            return True
+        self.stats["failures"] += 1
+        self._audit("gave_up", action, timings, call=call_name, **detail)
+        return False
+
+    async def _read(self, fn: Callable[[int], Awaitable[list[Any]]], account_id: int) -> list[Any]:
+        """A read with timeout; reads are safe to retry."""
+        cfg = self._cfg
+        last: BaseException | None = None
+        for attempt in range(cfg.max_attempts):
+            try:
+                return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
+            except Exception as exc:
+                last = exc
+                backoff = cfg.backoff_s[min(attempt, len(cfg.backoff_s) - 1)]
+                if classify(exc) is Fault.RATE_LIMITED:
+                    backoff = min(retry_after_s(exc, backoff), cfg.max_rate_wait_s)
+                await asyncio.sleep(backoff)
+        assert last is not None
+        raise last
+
+    # -- reporting ------------------------------------------------------------------------
+    def _finish(self, job: _Job, ok: bool, note: str | None = None) -> None:
+        if note:
+            job.notes.append(note)
+        outcome = "ok" if ok else "failed"
+        self._audit("confirmed" if ok else "failed", job.action, job.timings,
+                    intent_id=job.intent_id, notes=job.notes)
+        record = {
+            "ts": self._clock.now().isoformat(),
+            "account_id": job.action.account_id,
+            "rule": job.action.rule,
+            "action": _action_name(job.action),
+            "reason": job.action.reason,
+            "outcome": outcome,
+            "latency_ms": job.timings.latency_ms(),
+        }
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(record)
+            except Exception:
+                log.exception("outcome sink failed")
+        if self._on_done is not None:
+            try:
+                self._on_done(job.action, ok)
+            except Exception:
+                log.exception("done sink failed")
+
+    def _audit(self, step: str, action: Action, timings: Timings, intent_id: int | None = None,
+               **extra: Any) -> None:
+        contract = getattr(action, "contract_id", None)
+        if contract is not None:
+            extra.setdefault("contract_id", contract)
+        sent = extra.pop("sent_ns", None) or timings.sent_ns or None
+        response = extra.pop("response_ns", None) or timings.response_ns or None
+        try:
+            self._ledger.audit(
+                action.account_id, action.rule, _action_name(action), action.reason, step, extra,
+                event_received_ns=timings.received_ns or None,
+                decided_ns=timings.decided_ns or None,
+                sent_ns=sent, response_ns=response,
+                confirmed_ns=timings.confirmed_ns or None,
+                intent_id=intent_id,
+            )
+        except Exception:  # the audit log must never stop enforcement
+            log.exception("audit write failed")
+
+
+def _matches(item: Order | Position, contract_id: str | None) -> bool:
+    return contract_id is None or item.contract_id == contract_id

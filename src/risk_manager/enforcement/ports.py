@@ -1,0 +1,63 @@
+"""The two seams the executor needs: a broker (REST) and a durable ledger (store).
+
+The executor is written against these Protocols only; the daemon adapts the real GatewayRest and
+Store to them (daemon/adapters.py). Keeping the seam narrow means the kill-switch path can be read
+in one file and its failure handling does not depend on how a client spells its methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from risk_manager.engine.actions import Lock
+from risk_manager.events import Order, Position
+
+
+class Broker(Protocol):
+    async def search_open_positions(self, account_id: int) -> list[Position]: ...
+
+    async def search_open_orders(self, account_id: int) -> list[Order]: ...
+
+    async def close_position(self, account_id: int, contract_id: str) -> None: ...
+
+    async def partial_close(self, account_id: int, contract_id: str, size: int) -> None: ...
+
+    async def cancel_order(self, account_id: int, order_id: int) -> None: ...
+
+    async def place_stop(
+        self, account_id: int, contract_id: str, side: int, size: int, stop_price: float
+    ) -> int | None: ...
+
+    async def modify_order(
+        self, account_id: int, order_id: int, *, stop_price: float | None, size: int | None
+    ) -> None: ...
+
+
+class Ledger(Protocol):
+    """Durable writes the executor makes; shaped like `risk_manager.store.Store` so the real store
+    plugs in directly. Every method is synchronous and durable on return."""
+
+    def upsert_lock(self, lock: Lock) -> None: ...
+
+    def delete_lock(self, account_id: int, rule: str, *, cleared_by: str = "engine",
+                    reason: str = "") -> Any: ...
+
+    def begin_intent(self, account_id: int, kind: str, rule: str, reason: str,
+                     detail: dict[str, Any] | None = None) -> int: ...
+
+    def complete_intent(self, intent_id: int, outcome: str) -> bool: ...
+
+    def audit(self, account_id: int | None, rule: str, action: str, reason: str, phase: str,
+              detail: dict[str, Any] | None = None, *, event_received_ns: int | None = None,
+              decided_ns: int | None = None, sent_ns: int | None = None,
+              response_ns: int | None = None, confirmed_ns: int | None = None,
+              intent_id: int | None = None) -> int: ...
+
+
+class RejectedByBroker(Exception):
+    """The broker answered success:false (errorCode/errorMessage); the call was processed."""
+
+    def __init__(self, code: int | None, message: str | None) -> None:
+        super().__init__(f"errorCode={code} {message or ''}".strip())
+        self.code = code
+        self.message = message

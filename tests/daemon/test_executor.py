@@ -1,0 +1,154 @@
+"""The executor against the real simulator, the real REST client and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from risk_manager.clock import SystemClock
+from risk_manager.daemon.adapters import GatewayBroker
+from risk_manager.enforcement.executor import Executor, ExecutorSettings
+from risk_manager.engine.actions import (
+    CancelOrder,
+    ClosePosition,
+    Flatten,
+    Lock,
+    LockEnd,
+    LockKind,
+    SetLock,
+)
+from risk_manager.gateway.rest import GatewayRest
+from risk_manager.sim import Simulator
+from risk_manager.store import Store
+from e2e.helpers import BUY, LIMIT, MNQ, MES, SELL, Trader, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    sim = Simulator(accounts=2, speed=0.0)
+    api = await sim.start()
+    rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
+    store = Store(tmp_path / "rm.db")
+    outcomes: list[dict] = []
+    executor = Executor(GatewayBroker(rest), store, SystemClock(),
+                        settings=ExecutorSettings(call_timeout_s=2.0, backoff_s=(0.05, 0.1, 0.2)),
+                        on_outcome=outcomes.append)
+    trader = Trader(api)
+    await trader.login()
+    try:
+        yield sim, trader, executor, store, outcomes
+    finally:
+        await executor.drain(5)
+        await executor.close()
+        await trader.close()
+        await rest.close()
+        store.close()
+        await sim.stop()
+
+
+def _lock(account: int) -> Lock:
+    now = datetime.now(UTC)
+    return Lock(account, "R03", LockKind.LOCKOUT, "test loss", LockEnd.RESET, now + timedelta(hours=1), now)
+
+
+async def test_flatten_cancels_orders_then_closes_positions_and_persists_lock_first(rig):
+    sim, trader, executor, store, outcomes = rig
+    account = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    await trader.price(MES, 6000.0)
+    await trader.place(account, MNQ, BUY, 2)
+    await trader.place(account, MES, SELL, 1)
+    await trader.place(account, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
+    assert len(await trader.positions(account)) == 2
+    seq = await trader.last_seq()
+
+    executor.submit([SetLock(_lock(account)), Flatten(account, "R03", "test loss")])
+    # The lock and the intent are durable before any network call has even been made.
+    assert [lock.rule for lock in store.active_locks(account)] == ["R03"]
+    assert len(store.open_intents(account)) == 1
+
+    await wait_for(lambda: trader.flat(account), what="account flat")
+    await executor.drain(5)
+    paths = [r["path"].lower() for r in await trader.log(seq)]
+    mutations = [p for p in paths if "cancel" in p or "close" in p]
+    assert mutations[0].endswith("/order/cancel"), mutations
+    assert sum(p.endswith("/position/closecontract") for p in paths) == 2
+    assert store.open_intents(account) == []
+    phases = [row.phase for row in store.audit_rows(account)]
+    assert "lock_set" in phases and "confirmed" in phases
+    assert outcomes and outcomes[-1]["outcome"] == "ok"
+
+
+async def test_close_in_flight_is_never_sent_twice(rig):
+    sim, trader, executor, store, _ = rig
+    account = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    await trader.place(account, MNQ, BUY, 1)
+    seq = await trader.last_seq()
+    await trader.fault("delay_ms", ms=300, count=1, paths=["/api/Position/closeContract"])
+    action = ClosePosition(account, MNQ, "R05", "target")
+    executor.submit([action])
+    executor.submit([action])
+    executor.submit([Flatten(account, "R03", "loss")])
+    await executor.drain(5)
+    closes = [r for r in await trader.log(seq) if r["path"].lower().endswith("/position/closecontract")]
+    assert len(closes) == 1
+    assert await trader.flat(account)
+
+
+async def test_http_500_on_close_is_reconciled_before_retry(rig):
+    sim, trader, executor, store, _ = rig
+    account = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    await trader.place(account, MNQ, BUY, 1)
+    await trader.fault("http_500", count=2, paths=["/api/Position/closeContract"])
+    seq = await trader.last_seq()
+    executor.submit([SetLock(_lock(account)), Flatten(account, "R03", "loss")])
+    await executor.drain(10)
+    assert await trader.flat(account)
+    log = [r["path"].lower() for r in await trader.log(seq)]
+    first_close = next(i for i, p in enumerate(log) if p.endswith("/closecontract"))
+    # Between the failed close and the next close there is a searchOpen (reconcile first).
+    second_close = next(i for i, p in enumerate(log) if i > first_close and p.endswith("/closecontract"))
+    assert any(p.endswith("/position/searchopen") for p in log[first_close + 1:second_close])
+    assert any(r.phase == "call_failed" for r in store.audit_rows(account))
+
+
+async def test_http_429_during_flatten_backs_off_and_completes(rig):
+    sim, trader, executor, store, _ = rig
+    account = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    await trader.place(account, MNQ, BUY, 1)
+    await trader.place(account, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
+    await trader.fault("http_429", count=2, retry_after=1, paths=["/api/Order/cancel", "/api/Position/closeContract"])
+    executor.submit([Flatten(account, "R03", "loss")])
+    await executor.drain(15)
+    assert await trader.flat(account)
+
+
+async def test_cancel_of_an_already_filled_order_reconciles_as_done(rig):
+    sim, trader, executor, store, outcomes = rig
+    account = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    executor.submit([CancelOrder(account, 123456789, MNQ, "lock_gate", "locked")])
+    await executor.drain(5)
+    assert outcomes[-1]["outcome"] == "ok"
+
+
+async def test_one_slow_account_does_not_delay_another(rig):
+    sim, trader, executor, store, _ = rig
+    slow, fast = sim.info()["accounts"][:2]
+    await trader.price(MNQ, 20000.0)
+    await trader.place(slow, MNQ, BUY, 1)
+    await trader.place(fast, MNQ, BUY, 1)
+    await trader.fault("delay_ms", ms=1500, count=1, paths=["/api/Position/searchOpen"])
+    executor.submit([Flatten(slow, "R03", "loss")])
+    await asyncio.sleep(0.05)
+    executor.submit([Flatten(fast, "R03", "loss")])
+    await wait_for(lambda: trader.flat(fast), timeout=1.2, what="fast account flat while slow waits")
+    await executor.drain(5)
+    assert await trader.flat(slow)
