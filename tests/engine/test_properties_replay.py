@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from risk_manager.config.models import RULE_MODELS
 from risk_manager.engine.actions import ClosePosition, Flatten, PartialClose
-from risk_manager.engine.gate import inflight_key
+from risk_manager.engine.gate import DEFAULT_TTL, inflight_key
 from risk_manager.engine.state import unrealized_pnl
 from risk_manager.events import Trade, make_event
 
@@ -52,10 +52,16 @@ def _run(script, seconds_per_step=3):
                             "max_contracts": {"limit": 4}, "daily_realized_profit": {"enabled": True}})
     base = {MNQ: 29500.0, ES: 6400.0}
     open_closes: dict[tuple, str] = {}  # (account, contract) → key of the close covering it
+    issued_at: dict[str, datetime] = {}
     issued: list[str] = []
     log = []
     for step, ev in enumerate(script):
         now = T0 + timedelta(seconds=seconds_per_step * step)
+        # The engine gives up on an in-flight action after DEFAULT_TTL (enforcement lost or
+        # crashed) and may decide again; the model forgets such closes too.
+        for t, key in list(open_closes.items()):
+            if issued_at[key] + DEFAULT_TTL <= now:
+                del open_closes[t]
         if ev[0] == "pos":
             out = e.handle(pos(ev[1], ev[2], base[ev[1]], short=ev[3]), now)
             if ev[2] == 0:
@@ -89,6 +95,7 @@ def _run(script, seconds_per_step=3):
             for t in targets:
                 assert t not in open_closes, f"two concurrent closes of {t}: {open_closes[t]} and {key}"
                 open_closes[t] = key
+            issued_at[key] = now
             issued.append(key)
         log.append(out)
     return log

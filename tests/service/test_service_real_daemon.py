@@ -81,8 +81,6 @@ async def test_daemon_reports_ready_and_stopping_over_notify_socket(sim, tmp_pat
         sock.close()
 
 
-@pytest.mark.xfail(reason="the daemon does not run service.notify.watchdog_loop() yet; under the unit's "
-                   "WatchdogSec=30 systemd would kill it every 30 s", strict=False)
 async def test_daemon_pings_the_watchdog(sim, tmp_path: Path) -> None:
     info = sim.info()
     config = _write_config(tmp_path / "config", info["api"], info["accounts"][0])
