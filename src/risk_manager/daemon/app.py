@@ -15,7 +15,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from risk_manager.clock import Clock, SystemClock
 from risk_manager.config.loader import ConfigError, LoadedConfig, load_config_dir
 from risk_manager.config.models import AccountEntry, RiskConfig
 from risk_manager.daemon.adapters import GatewayBroker
+from risk_manager.daemon.alerting import DaemonAlerts
+from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.enforcement.executor import Executor
@@ -41,6 +44,10 @@ RUNTIME_FILE = "daemon.json"
 LOCK_GUARD_INTERVAL_S = 5.0
 #: REST requests per minute the blind poll may use (the documented limit is 200 / 60 s).
 POLL_BUDGET_PER_MIN = 120.0
+#: P&L is sampled (and a `pnl` message published on change) at most this often per account.
+PNL_INTERVAL_S = 1.0
+#: Intraday P&L samples kept per account for /status `pnl_history`.
+PNL_HISTORY_LEN = 500
 
 
 class StartupError(Exception):
@@ -66,6 +73,7 @@ class Daemon(StatusProviderMixin):
         console_log: bool = True,
         tick_interval_s: float = 1.0,
         reload_interval_s: float = 1.0,
+        pnl_interval_s: float = PNL_INTERVAL_S,
     ) -> None:
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.clock: Clock = clock or SystemClock()
@@ -74,6 +82,7 @@ class Daemon(StatusProviderMixin):
         self._console_log = console_log
         self.tick_interval_s = tick_interval_s
         self.reload_interval_s = reload_interval_s
+        self.pnl_interval_s = pnl_interval_s
         self.config: LoadedConfig | None = None
         self.store: Any = None
         self.rest: Any = None
@@ -102,6 +111,13 @@ class Daemon(StatusProviderMixin):
         self._guard_next: dict[int, float] = {}
         self._day: Any = None
         self._wanted_contracts: set[str] = set()
+        self._quote_lock = asyncio.Lock()
+        self._quote_sync_pending = False
+        self.alerts: DaemonAlerts | None = None
+        self.instance_lock: InstanceLock | None = None
+        self._pnl_last: dict[int, tuple[float, float, float]] = {}
+        self._pnl_history: dict[int, deque[list[Any]]] = {}
+        self._pnl_day: Any = None
         self.enforcement_log: list[dict[str, Any]] = []
         self.counters: dict[str, int] = {"reconciles": 0, "polls": 0, "reloads": 0, "reload_errors": 0}
 
@@ -132,6 +148,7 @@ class Daemon(StatusProviderMixin):
     async def start(self) -> None:
         t0 = time.monotonic()
         self.config = self._load_config()
+        self._lock_state_dir()
         if self._configure_logging:
             from risk_manager.daemon.logs import setup_logging
 
@@ -139,6 +156,7 @@ class Daemon(StatusProviderMixin):
         for warning in self.config.warnings:
             log.warning("config: %s", warning)
         self._open_store()
+        await self._start_alerts()
         await self._connect_rest()
         await self._resolve_accounts()
         catalog = await self._load_contracts()
@@ -152,6 +170,7 @@ class Daemon(StatusProviderMixin):
             asyncio.ensure_future(self._tick_loop()),
             asyncio.ensure_future(self._reload_loop()),
             asyncio.ensure_future(self._watch_loop()),
+            asyncio.ensure_future(self._pnl_loop()),
         ]
         self.state = "running"
         self.ready.set()
@@ -191,6 +210,9 @@ class Daemon(StatusProviderMixin):
         log.info("stopped")
 
     async def _close_resources(self) -> None:
+        if self.alerts is not None:  # after the drain: the last enforcement alerts go out too
+            await self.alerts.stop()
+            self.alerts = None
         if self.status_api is not None:
             await self.status_api.stop()
             self.status_api = None
@@ -200,8 +222,11 @@ class Daemon(StatusProviderMixin):
         if self.store is not None:
             self.store.close()
             self.store = None
-        if self.config is not None:
-            (self.config.state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+        if self.instance_lock is not None and self.instance_lock.held:
+            # Only the holder may remove the runtime file: a refused second daemon must not.
+            if self.config is not None:
+                (self.config.state_dir / RUNTIME_FILE).unlink(missing_ok=True)
+            self.instance_lock.release()
 
     # ======================================================================================
     # start-up steps
@@ -212,12 +237,42 @@ class Daemon(StatusProviderMixin):
         except ConfigError as exc:
             raise StartupError(exc.render(), EXIT_CONFIG) from None
 
+    def _lock_state_dir(self) -> None:
+        assert self.config is not None
+        lock = InstanceLock(self.config.state_dir)
+        try:
+            lock.acquire()
+        except AlreadyRunning as exc:
+            raise StartupError(str(exc), EXIT_CONFIG) from None
+        except OSError as exc:
+            raise StartupError(f"cannot create the lock file {lock.path}: {exc}") from None
+        self.instance_lock = lock
+
+    async def _start_alerts(self) -> None:
+        """Before the first enforcement, so start-up flattens are announced too. Alerts are
+        optional: a dispatcher that cannot start is logged and the daemon guards without it."""
+        assert self.config is not None
+        alerts = DaemonAlerts(self.config.accounts.alerts, self.clock, env=self.environ,
+                              names=self.accounts)
+        try:
+            await alerts.start()
+        except Exception:
+            log.exception("alerts could not start; continuing without them")
+            return
+        self.alerts = alerts
+
     def _open_store(self) -> None:
         from risk_manager.store import Store
 
         assert self.config is not None
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(self.config.state_dir / DB_NAME, self.clock)
+        # The journal commits with synchronous=NORMAL: a WAL commit still survives kill -9 (only
+        # power loss can drop the newest lines, and REST reconciliation recovers those), while an
+        # fsync per event would cost 0.3-4 ms on the lock path. Locks, intents and the audit log
+        # live in the main file and stay synchronous=FULL.
+        self.store = Store(
+            self.config.state_dir / DB_NAME, self.clock, journal_synchronous="NORMAL"
+        )
         report = self.store.open_report
         if report.corrupt_moved_to:
             log.error("store was damaged (%s); moved to %s, rebuilding from REST",
@@ -288,6 +343,7 @@ class Daemon(StatusProviderMixin):
         self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
                                  publish=self._publish, merge_quote=merge_quote)
         self.pipeline.after_event = self._after_event
+        self.pipeline.after_dispatch = self._after_dispatch
         self._risk_mtime = self._mtime()
 
     async def _recover(self) -> None:
@@ -451,16 +507,41 @@ class Daemon(StatusProviderMixin):
         if self.engine is not None and cid not in self.engine.catalog and cid not in self._fetching_contracts:
             self._fetching_contracts.add(cid)
             asyncio.ensure_future(self._fetch_contract(cid))
-        if cid not in self._wanted_contracts:
-            self._wanted_contracts.add(cid)
-            if self.market_hub is not None:
-                asyncio.ensure_future(self._subscribe_quotes(cid))
+        in_use = self._contract_in_use(cid)
+        if in_use != (cid in self._wanted_contracts):
+            if in_use:
+                self._wanted_contracts.add(cid)
+            else:
+                self._wanted_contracts.discard(cid)
+            if self.market_hub is not None and not self._quote_sync_pending:
+                self._quote_sync_pending = True
+                asyncio.ensure_future(self._sync_quotes())
 
-    async def _subscribe_quotes(self, cid: str) -> None:
-        try:
-            await self.market_hub.add_contracts([cid])
-        except Exception as exc:  # re-subscribed after the next reconnect anyway
-            log.warning("market subscribe %s failed: %s", cid, exc)
+    def _contract_in_use(self, cid: str) -> bool:
+        """A position or working order in `cid` on any guarded account."""
+        assert self.engine is not None
+        for aid in self.accounts:
+            state = self.engine.state(aid)
+            if cid in state.positions or any(o.contract_id == cid for o in state.orders.values()):
+                return True
+        return False
+
+    async def _sync_quotes(self) -> None:
+        """Bring the market hub's quote subscriptions in line with `_wanted_contracts`; one at a
+        time, so a subscribe and the unsubscribe that follows it reach the gateway in order."""
+        async with self._quote_lock:
+            self._quote_sync_pending = False
+            current = self.market_hub.contract_ids
+            added = self._wanted_contracts - current
+            removed = current - self._wanted_contracts
+            try:
+                if added:
+                    await self.market_hub.add_contracts(sorted(added))
+                if removed:
+                    log.info("quotes no longer needed for %s: unsubscribing", ", ".join(sorted(removed)))
+                    await self.market_hub.remove_contracts(sorted(removed))
+            except Exception as exc:  # the hub re-subscribes its current set after a reconnect
+                log.warning("market subscription update failed: %s", exc)
 
     async def _fetch_contract(self, cid: str) -> None:
         assert self.engine is not None and self.pipeline is not None
@@ -548,9 +629,52 @@ class Daemon(StatusProviderMixin):
                 log.exception("poll while blind failed")
 
     def _alert_blind(self, blind_for: float) -> None:
+        assert self.engine is not None and self.config is not None
         log.error("user hub down for %.0f s (blind_timeout_seconds reached)", blind_for)
         self.pipeline.dispatch([Alert(aid, "blind", f"User hub down for {blind_for:.0f} s", "critical")  # type: ignore[union-attr]
                                 for aid in self.accounts])
+        if self.alerts is None:
+            return
+        flattening = self.config.accounts.daemon.flatten_when_blind
+        for aid in self.accounts:
+            held = sum(1 for p in self.engine.state(aid).positions.values() if p.size)
+            if held:
+                self.alerts.feed_blind(aid, blind_for, held, flattening)
+
+    async def _pnl_loop(self) -> None:
+        """Sample each account's P&L: `pnl` messages on change, /status `pnl_history`, and the
+        80 % limit warnings (from the same snapshot's rule rows)."""
+        while True:
+            await asyncio.sleep(self.pnl_interval_s)
+            try:
+                self._sample_accounts(self.clock.now())
+            except Exception:
+                log.exception("P&L sampling failed")
+
+    def _sample_accounts(self, now: datetime) -> None:
+        assert self.engine is not None
+        day = self.engine.trading_day
+        if day != self._pnl_day:
+            self._pnl_day = day
+            self._pnl_history.clear()
+            self._pnl_last.clear()
+        for aid in self.accounts:
+            snap = self.engine.snapshot(aid, now)
+            if self.alerts is not None:
+                self.alerts.on_snapshot(aid, snap.get("rules", []), day, now)
+            figures = (snap["realized_pnl"], snap["unrealized_pnl"], snap["total_pnl"])
+            previous = self._pnl_last.get(aid)
+            if figures == previous:
+                continue
+            self._pnl_last[aid] = figures
+            history = self._pnl_history.setdefault(aid, deque(maxlen=PNL_HISTORY_LEN))
+            if previous is None or figures[2] != previous[2]:
+                history.append([now.isoformat(), figures[2]])
+            self._publish_msg("pnl", aid, {"realized_pnl": figures[0], "unrealized_pnl": figures[1],
+                                           "total_pnl": figures[2]})
+
+    def pnl_history(self, account_id: int) -> list[list[Any]]:
+        return list(self._pnl_history.get(account_id, ()))
 
     # ======================================================================================
     # config hot reload
@@ -596,7 +720,7 @@ class Daemon(StatusProviderMixin):
         log.info("config reloaded (%s): %d looser change(s) pending until the reset",
                  by, len(self._pending_changes))
         self._publish_status()
-        return {"applied": True, "pending": self._pending_changes}
+        return {"applied": True, "pending": self.pending_changes(now)}
 
     def _apply_pending_at_reset(self, now: datetime) -> None:
         if self._pending_risk is None:
@@ -620,6 +744,10 @@ class Daemon(StatusProviderMixin):
         self.enforcement_log.append(record)
         del self.enforcement_log[:-200]
         self._publish_msg("enforcement", record["account_id"], record)
+
+    def _after_dispatch(self, actions: Sequence[Action]) -> None:
+        if self.alerts is not None:
+            self.alerts.on_actions(actions)
 
     def _on_done(self, action: Action, ok: bool) -> None:
         if self.engine is not None:
