@@ -96,13 +96,20 @@ class LoadedConfig:
 
 
 # --- locations -----------------------------------------------------------------------------
+def windows_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`%ProgramData%\\risk-manager`: the Windows service's config dir (one value for the loader,
+    the service installer and the docs)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("PROGRAMDATA") or r"C:\ProgramData") / "risk-manager"
+
+
 def default_config_dir() -> Path:
     """`$RISK_MANAGER_CONFIG`, else the system config dir of the service."""
     override = os.environ.get(CONFIG_ENV)
     if override:
         return Path(override).expanduser()
     if sys.platform == "win32":
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "risk-manager"
+        return windows_config_dir()
     return Path("/etc/risk-manager")
 
 

@@ -91,6 +91,8 @@ class Pipeline:
         self.last_event_mono: float | None = None
         #: Optional hook called with each handled event after the engine saw it (subscriptions).
         self.after_event: Callable[[Event], None] | None = None
+        #: Optional hook called with every batch of actions once the executor has them (alerts).
+        self.after_dispatch: Callable[[Sequence[Action]], None] | None = None
 
     # -- intake -----------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
@@ -195,6 +197,11 @@ class Pipeline:
             self._executor.submit(actions, received_ns=received_ns, decided_ns=time.monotonic_ns())
         except Exception:
             log.exception("executor refused actions %r", actions)
+        if self.after_dispatch is not None and actions:
+            try:
+                self.after_dispatch(actions)
+            except Exception:
+                log.exception("after_dispatch hook failed")
         if self._publish is None:
             return
         now = self._clock.now()

@@ -33,6 +33,7 @@ class StatusProviderMixin:
             for aid in self.accounts:
                 row = engine.snapshot(aid, now)
                 row["name"] = row.get("name") or self.accounts[aid]
+                row["pnl_history"] = self.pnl_history(aid)
                 accounts.append(row)
         doc: dict[str, Any] = {
             "ready": self.ready.is_set() and self.state == "running",
@@ -40,7 +41,7 @@ class StatusProviderMixin:
                        "pid": os.getpid()},
             "now": now.isoformat(),
             "connections": self.connections(),
-            "pending_changes": list(self._pending_changes),
+            "pending_changes": self.pending_changes(now),
             "accounts": accounts,
             "enforcement": list(self.enforcement_log[-50:]),
             "counters": {**self.counters, **(self.pipeline.counters if self.pipeline else {}),
@@ -55,6 +56,15 @@ class StatusProviderMixin:
                                   "reset_in_s": max(0.0, (end - now).total_seconds())}
         return doc
 
+    def pending_changes(self, now: datetime) -> list[dict[str, Any]]:
+        """Looser changes waiting for the reset, each with `applies_at` (the next reset)."""
+        if not self._pending_changes:
+            return []
+        applies_at = None
+        if self.engine is not None:
+            applies_at = self.engine.timeline.day_bounds(now)[1].isoformat()
+        return [{**change, "applies_at": applies_at} for change in self._pending_changes]
+
     def metrics_text(self) -> str:
         lines = []
         counters = {**self.counters, **(self.pipeline.counters if self.pipeline else {})}
@@ -65,6 +75,14 @@ class StatusProviderMixin:
         if self.engine is not None:
             locked = sum(1 for aid in self.accounts if self.engine.locks.is_locked(aid))
             lines += ["# TYPE risk_manager_locked_accounts gauge", f"risk_manager_locked_accounts {locked}"]
+        alerts = getattr(self, "alerts", None)
+        if alerts is not None:
+            per_channel = sorted(alerts.stats().items())
+            for key in ("sent", "failed", "retries", "dropped"):
+                if per_channel:  # one TYPE line per metric family, then a sample per channel
+                    lines.append(f"# TYPE risk_manager_alerts_{key}_total counter")
+                lines += [f'risk_manager_alerts_{key}_total{{channel="{channel}"}} {stats[key]}'
+                          for channel, stats in per_channel]
         latencies = [r["latency_ms"] for r in self.enforcement_log if r.get("latency_ms") is not None]
         if latencies:
             lines += ["# TYPE risk_manager_enforcement_last_latency_ms gauge",

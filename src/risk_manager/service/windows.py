@@ -39,6 +39,10 @@ import win32event
 import win32service
 import win32serviceutil
 
+# The loader's default_config_dir is the single source of truth (%ProgramData%\risk-manager unless
+# $RISK_MANAGER_CONFIG says otherwise): the service reads the same dir the CLI defaults to.
+from risk_manager.config.loader import default_config_dir
+
 SERVICE_NAME = "RiskManager"
 DISPLAY_NAME = "Simple Risk Manager"
 DESCRIPTION = "Real-time risk rules for futures accounts (TopstepX / ProjectX Gateway)."
@@ -48,10 +52,6 @@ CONFIG_OPTION = "config_dir"  # stored under the service's Parameters key
 RESTART_DELAYS_MS = (5_000, 15_000, 60_000)
 RESET_PERIOD_S = 86_400
 STOP_WAIT_S = 30
-
-
-def default_config_dir() -> Path:
-    return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "RiskManager"
 
 
 # --- the service ------------------------------------------------------------------------------
