@@ -356,6 +356,12 @@ class DaemonConfig(Strict):
     poll_interval_seconds: float = Field(2.0, gt=0)
     blind_timeout_seconds: float = Field(60, gt=0)
     flatten_when_blind: bool = False
+    #: Nightly copies of the database kept in <state_dir>/backups (the oldest beyond this go).
+    backup_keep: int = Field(7, ge=1)
+    #: Event journal rows (and trades seen) older than this many days are pruned nightly.
+    journal_retention_days: int = Field(30, ge=1)
+    #: Audit log, lock history, finished intents, daily P&L and resets: pruned after this many days.
+    audit_retention_days: int = Field(365, ge=1)
 
     @field_validator("status_api")
     @classmethod

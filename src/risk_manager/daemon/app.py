@@ -27,6 +27,7 @@ from risk_manager.config.models import AccountEntry, RiskConfig
 from risk_manager.daemon.adapters import GatewayBroker
 from risk_manager.daemon.alerting import DaemonAlerts
 from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
+from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, RetentionPolicy
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.enforcement.executor import Executor
@@ -48,6 +49,8 @@ POLL_BUDGET_PER_MIN = 120.0
 PNL_INTERVAL_S = 1.0
 #: Intraday P&L samples kept per account for /status `pnl_history`.
 PNL_HISTORY_LEN = 500
+#: A start-up backup/prune waits this long (seconds), so start-up enforcement goes first.
+MAINTENANCE_DELAY_S = 10.0
 
 
 class StartupError(Exception):
@@ -74,6 +77,7 @@ class Daemon(StatusProviderMixin):
         tick_interval_s: float = 1.0,
         reload_interval_s: float = 1.0,
         pnl_interval_s: float = PNL_INTERVAL_S,
+        maintenance_delay_s: float = MAINTENANCE_DELAY_S,
     ) -> None:
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.clock: Clock = clock or SystemClock()
@@ -83,6 +87,7 @@ class Daemon(StatusProviderMixin):
         self.tick_interval_s = tick_interval_s
         self.reload_interval_s = reload_interval_s
         self.pnl_interval_s = pnl_interval_s
+        self.maintenance_delay_s = maintenance_delay_s
         self.config: LoadedConfig | None = None
         self.store: Any = None
         self.rest: Any = None
@@ -114,6 +119,7 @@ class Daemon(StatusProviderMixin):
         self._quote_lock = asyncio.Lock()
         self._quote_sync_pending = False
         self.alerts: DaemonAlerts | None = None
+        self.maintenance: Maintenance | None = None
         self.instance_lock: InstanceLock | None = None
         self._pnl_last: dict[int, tuple[float, float, float]] = {}
         self._pnl_history: dict[int, deque[list[Any]]] = {}
@@ -172,6 +178,7 @@ class Daemon(StatusProviderMixin):
             asyncio.ensure_future(self._watch_loop()),
             asyncio.ensure_future(self._pnl_loop()),
         ]
+        self._start_maintenance()
         self.state = "running"
         self.ready.set()
         self._write_runtime_file()
@@ -206,6 +213,8 @@ class Daemon(StatusProviderMixin):
             if not finished:
                 log.error("shutdown: enforcement still in flight after 30 s (intents stay open)")
             await self.executor.close()
+        if self.maintenance is not None and not await self.maintenance.wait_idle(30.0):
+            log.error("shutdown: backup/prune still running after 30 s; closing the store anyway")
         await self._close_resources()
         log.info("stopped")
 
@@ -570,9 +579,32 @@ class Daemon(StatusProviderMixin):
                     self._day = self.engine.trading_day
                     self._record_reset(now)
                     self._apply_pending_at_reset(now)
+                    self._maintain_after_reset()
                 self._guard_locked_accounts()
             except Exception:
                 log.exception("tick failed")
+
+    def _start_maintenance(self) -> None:
+        """Nightly backup + retention (off the event loop); at start-up only when it is due."""
+        assert self.config is not None and self.engine is not None
+        self.maintenance = Maintenance(
+            self.store, self.clock, self.config.state_dir / BACKUP_DIR_NAME,
+            RetentionPolicy.from_config(self.config.accounts.daemon))
+        if self.maintenance.due_at_startup(self.engine.trading_day, self.clock.now()):
+            self._tasks.append(asyncio.ensure_future(self._maintain_later(self.maintenance_delay_s)))
+
+    async def _maintain_later(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        m, engine = self.maintenance, self.engine
+        # Asked again: a reset during the delay may have done today's run already.
+        if m is not None and engine is not None and m.due_at_startup(engine.trading_day, self.clock.now()):
+            m.start(engine.trading_day, "start-up")
+
+    def _maintain_after_reset(self) -> None:
+        if self.maintenance is not None and self.engine is not None:
+            day = self.engine.trading_day
+            if self.maintenance.due_for_day(day):
+                self.maintenance.start(day, "daily reset")
 
     def _guard_locked_accounts(self) -> None:
         """A locked account still holding something (a flatten failed, an event was missed) is

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from risk_manager.store.records import StoreError
 
 #: Rows deleted per transaction while pruning, so the writer is never blocked for long.
 PRUNE_CHUNK = 5000
+#: Pause between prune chunks. Python's lock is not fair: without it a worker thread pruning
+#: would re-take the store lock at once and starve the event loop's writes until it is done.
+PRUNE_PAUSE_S = 0.002
 
 
 def journal_path_for(path: Path) -> Path:
@@ -72,17 +76,44 @@ class MaintenanceMixin(StoreBase):
             old.unlink(missing_ok=True)
             journal_path_for(old).unlink(missing_ok=True)
 
-    def _prune_table(self, table: str, key: str, column: str, cutoff: str, extra: str = "") -> int:
+    def _prune_table(
+        self, table: str, key: str, column: str, cutoff: str, extra: str = "",
+        below: int | None = None,
+    ) -> int:
+        bound = "" if below is None else f"AND {key} < {int(below)}"
         total = 0
         while True:
             cur = self._write(
                 f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "
-                f"WHERE {column} < ? {extra} ORDER BY {key} LIMIT {PRUNE_CHUNK})",
+                f"WHERE {column} < ? {bound} {extra} ORDER BY {key} LIMIT {PRUNE_CHUNK})",
                 (cutoff,),
             )
             total += cur.rowcount
             if cur.rowcount < PRUNE_CHUNK:
                 return total
+            time.sleep(PRUNE_PAUSE_S)
+
+    def _journal_seq_bound(self, cutoff: str) -> int:
+        """The first seq whose row is not older than `cutoff`. received_at has no index, and a
+        scan of a month of journal under the store lock would stall every write for seconds;
+        rows are appended in time order, so bisect over seq (a few primary-key probes) and
+        prune only below the bound. A row out of order after a clock step waits a night."""
+        # Two queries: SQLite answers a lone MIN() or MAX() from the index, both at once by a scan.
+        lo = self._scalar("SELECT MIN(seq) FROM journal")
+        hi = self._scalar("SELECT MAX(seq) FROM journal")
+        if lo is None or hi is None:
+            return 0
+        hi += 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            row = self._row(
+                "SELECT seq, received_at FROM journal WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)
+            )
+            if row is not None and row[1] < cutoff:
+                lo = row[0] + 1
+            else:
+                hi = mid
+        return lo
 
     def prune(self, journal_days: int = 30, audit_days: int = 365) -> dict[str, int]:
         """Delete journal rows (and trades seen) older than `journal_days`, and audit, lock
@@ -94,7 +125,10 @@ class MaintenanceMixin(StoreBase):
         audit_cut = ts_out(now - timedelta(days=audit_days))
         audit_day = (now - timedelta(days=audit_days)).date().isoformat()
         return {
-            "journal": self._prune_table("journal", "seq", "received_at", journal_cut),
+            "journal": self._prune_table(
+                "journal", "seq", "received_at", journal_cut,
+                below=self._journal_seq_bound(journal_cut),
+            ),
             "trades_seen": self._prune_table("trades_seen", "trade_id", "seen_at", journal_cut),
             "audit": self._prune_table("audit", "id", "ts", audit_cut),
             "lock_history": self._prune_table("lock_history", "id", "at", audit_cut),
