@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import json
 from datetime import UTC, datetime
 
 from risk_manager.clock import SystemClock

@@ -17,6 +17,9 @@ MES = "CON.F.US.MES.U26"
 MARKET, LIMIT, STOP = 2, 1, 4
 BUY, SELL = 0, 1
 
+#: R03 at $50 on realized P&L only: `lose_60` breaches it.
+R03_REALIZED = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
+
 
 def write_config(
     root: Path,
@@ -148,6 +151,14 @@ class Trader:
 
     async def flat(self, account: int) -> bool:
         return not await self.positions(account) and not await self.working_orders(account)
+
+
+async def lose_60(trader: Trader, account: int) -> None:
+    """One MNQ round trip, long at 20000 and out at 19970: -$60 realized."""
+    await trader.price(MNQ, 20000.0)
+    await trader.place(account, MNQ, BUY, 1)
+    await trader.price(MNQ, 19970.0)
+    await trader.place(account, MNQ, SELL, 1)
 
 
 async def get_status(status_url: str) -> dict[str, Any]:

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.helpers import BUY, LIMIT, MNQ, SELL, account_locks, get_status, wait_for
+from e2e.helpers import BUY, LIMIT, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for
 
 pytestmark = pytest.mark.e2e
-
-R03_REALIZED = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
-
-
-async def _lose_60(rig) -> None:
-    t = rig.trader
-    await t.price(MNQ, 20000.0)
-    await t.place(rig.account, MNQ, BUY, 1)
-    await t.price(MNQ, 19970.0)
-    await t.place(rig.account, MNQ, SELL, 1)
 
 
 async def _wait_locked(rig) -> None:
@@ -29,7 +19,7 @@ async def _wait_locked(rig) -> None:
 async def test_user_hub_down_while_locked_rest_poll_closes_new_position(start_rig):
     rig = await start_rig(R03_REALIZED)
     t = rig.trader
-    await _lose_60(rig)
+    await lose_60(rig.trader, rig.account)
     await _wait_locked(rig)
     await t.fault("drop_user_hub", down_ms=2500)
     await wait_for(lambda: _hub_down(rig), what="daemon sees the user hub down")
@@ -69,7 +59,7 @@ async def test_flatten_completes_through_server_errors(start_rig, kind):
 async def test_expired_tokens_enforcement_continues(start_rig):
     rig = await start_rig(R03_REALIZED)
     t = rig.trader
-    await _lose_60(rig)
+    await lose_60(rig.trader, rig.account)
     await _wait_locked(rig)
     await t.fault("expire_tokens")
     await t.login()  # the trader's token expired too
@@ -84,7 +74,7 @@ async def test_duplicate_events_count_pnl_once(start_rig):
     rig = await start_rig({"daily_realized_loss": {"loss_limit": 10_000, "include_unrealized": False}})
     t = rig.trader
     await t.fault("duplicate_events", count=50)
-    await _lose_60(rig)
+    await lose_60(rig.trader, rig.account)
     trades = [tr for tr in (await t.state())["trades"] if tr["accountId"] == rig.account]
     expected = sum(tr["profitAndLoss"] - tr["fees"] - tr.get("commissions", 0.0)
                    for tr in trades if tr["profitAndLoss"] is not None)

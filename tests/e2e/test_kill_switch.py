@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from e2e.helpers import BUY, LIMIT, MNQ, SELL, account_locks, get_status, wait_for
+from e2e.helpers import BUY, LIMIT, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for
 
 pytestmark = pytest.mark.e2e
 
-R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
-
 
 async def test_r03_locks_then_kill_switch_cancels_and_closes(start_rig):
-    rig = await start_rig(R03)
+    rig = await start_rig(R03_REALIZED)
     trader, account = rig.trader, rig.account
-    await trader.price(MNQ, 20000.0)
-    await trader.place(account, MNQ, BUY, 1)
-    await trader.price(MNQ, 19970.0)  # -30 points = -$60 gross on one MNQ
-    await trader.place(account, MNQ, SELL, 1)  # realize the loss
+    await lose_60(trader, account)  # -30 points = -$60 realized on one MNQ
 
     async def locked():
         return account_locks(await get_status(rig.daemon.status_url), account)

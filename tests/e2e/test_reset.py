@@ -9,20 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from e2e.helpers import BUY, MNQ, SELL, account_locks, get_status, wait_for
+from e2e.helpers import BUY, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for
 
 pytestmark = pytest.mark.e2e
 
 CHICAGO = ZoneInfo("America/Chicago")
-R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
-
-
-async def _lose_60(rig) -> None:
-    t = rig.trader
-    await t.price(MNQ, 20000.0)
-    await t.place(rig.account, MNQ, BUY, 1)
-    await t.price(MNQ, 19970.0)
-    await t.place(rig.account, MNQ, SELL, 1)
 
 
 async def _row(rig) -> dict:
@@ -31,9 +22,9 @@ async def _row(rig) -> dict:
 
 async def test_daily_reset_clears_r03_and_pnl(rig):
     with time_machine.travel(datetime(2026, 11, 20, 16, 59, 56, tzinfo=CHICAGO), tick=True):
-        rig.configure(R03)
+        rig.configure(R03_REALIZED)
         await rig.start_daemon()
-        await _lose_60(rig)
+        await lose_60(rig.trader, rig.account)
 
         async def locked():
             row = await _row(rig)
@@ -56,9 +47,9 @@ async def test_daily_reset_clears_r03_and_pnl(rig):
 
 async def test_missed_reset_is_applied_once_at_start(rig):
     with time_machine.travel(datetime(2026, 11, 20, 16, 50, 0, tzinfo=CHICAGO), tick=True) as traveller:
-        rig.configure(R03)
+        rig.configure(R03_REALIZED)
         await rig.start_daemon()
-        await _lose_60(rig)
+        await lose_60(rig.trader, rig.account)
         await wait_for(lambda: _locked(rig), what="R03 lock")
         await rig.stop_daemon()
 

@@ -9,7 +9,7 @@ import pytest
 
 from risk_manager.config.models import RULE_MODELS, RiskConfig
 from risk_manager.engine.actions import (
-    CancelOrder, ClearLock, ClosePosition, Flatten, Lock, LockEnd, LockKind, SetLock,
+    CancelOrder, ClearLock, ClosePosition, Flatten, Lock, LockEnd, LockKind,
 )
 from risk_manager.engine.catalog import ContractCatalog, ContractError, trader_symbol_from_name
 from risk_manager.engine.policy import DIRECTIONS, looser_changes

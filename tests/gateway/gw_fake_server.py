@@ -2,6 +2,7 @@
 
 It speaks just enough REST and SignalR to let a test inject exact frames, splits, pings, closes and
 HTTP faults (401/429/500/timeouts) — things the full simulator does not let us aim precisely.
+Also `until`, the bounded wait the gateway tests share.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from typing import Any, Callable
 from aiohttp import web
 
 from risk_manager.gateway import signalr_protocol as sp
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
 
 
 def make_jwt(exp: float, sub: str = "user") -> str:

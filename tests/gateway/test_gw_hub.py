@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from structlog.testing import capture_logs
 
-from gw_fake_server import FakeGateway
+from gw_fake_server import FakeGateway, until
 from risk_manager.events import EventKind
 from risk_manager.gateway import signalr_protocol as sp
 from risk_manager.gateway.hub import HubClient, HubInvocationError, HubState, MarketHub, UserHub, hub_ws_url
@@ -17,14 +16,6 @@ from risk_manager.gateway.hub import HubClient, HubInvocationError, HubState, Ma
 ORDER = {"id": 3425270858, "accountId": 7, "contractId": "CON.F.US.MNQ.U26", "status": 6, "type": 2,
          "side": 0, "size": 1, "fillVolume": 0}
 FAST = dict(backoff_initial=0.05, backoff_max=0.2, handshake_timeout=2.0, invoke_timeout=2.0)
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def user_event(target: str, data: dict, action: int = 1) -> dict:
@@ -52,14 +43,6 @@ class Recorder:
             on_disconnected=lambda reason: self.log.append(f"disconnected:{reason}"),
             on_reconnected=lambda: self.log.append("reconnected"),
         )
-
-
-@pytest.fixture
-async def fake():
-    server = FakeGateway()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

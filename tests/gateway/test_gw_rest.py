@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gw_fake_server import FakeGateway, make_jwt
+from gw_fake_server import make_jwt
 from risk_manager.clock import ManualClock
 from risk_manager.events import Account, Contract, Order, Position, Trade
 from risk_manager.gateway.errors import (
@@ -25,14 +25,6 @@ from risk_manager.gateway.rest import GatewayRest, RateBudget, jwt_expiry
 
 ORDER_ROW = {"id": 3409222856, "accountId": 7, "contractId": "CON.F.US.MNQ.U26", "status": 1, "type": 4,
              "side": 1, "size": 1, "stopPrice": 29500.25, "limitPrice": None}
-
-
-@pytest.fixture
-async def fake():
-    server = FakeGateway()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

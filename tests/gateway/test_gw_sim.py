@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from gw_fake_server import until
 from risk_manager.events import EventKind, OrderStatus, OrderType
 from risk_manager.gateway.errors import GatewayError, MutationUncertain, RateLimited
 from risk_manager.gateway.hub import MarketHub, UserHub
@@ -19,14 +20,6 @@ pytestmark = pytest.mark.e2e
 
 MNQ = "CON.F.US.MNQ.U26"
 FAST = dict(backoff_initial=0.05, backoff_max=0.5, handshake_timeout=3.0, invoke_timeout=3.0)
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 class Env:

@@ -49,6 +49,14 @@ async def sim():
         await simulator.stop()
 
 
+def _notify_socket(path: Path) -> socket.socket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    return sock
+
+
 async def _recv(sock: socket.socket, timeout: float) -> bytes:
     loop = asyncio.get_running_loop()
     return await asyncio.wait_for(loop.sock_recv(sock, 4096), timeout)
@@ -58,9 +66,7 @@ async def test_daemon_reports_ready_and_stopping_over_notify_socket(sim, tmp_pat
     info = sim.info()
     config = _write_config(tmp_path / "config", info["api"], info["accounts"][0])
     path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.setblocking(False)
+    sock = _notify_socket(path)
     env = {**os.environ, "PROJECTX_API_KEY": info["api_key"], "NOTIFY_SOCKET": str(path)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "risk_manager", "run", "--config", str(config), env=env,
@@ -85,9 +91,7 @@ async def test_daemon_pings_the_watchdog(sim, tmp_path: Path) -> None:
     info = sim.info()
     config = _write_config(tmp_path / "config", info["api"], info["accounts"][0])
     path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.setblocking(False)
+    sock = _notify_socket(path)
     env = {**os.environ, "PROJECTX_API_KEY": info["api_key"], "NOTIFY_SOCKET": str(path),
            "WATCHDOG_USEC": "1000000"}  # 1 s: a ping at least every 0.5 s
     proc = await asyncio.create_subprocess_exec(

@@ -59,12 +59,6 @@ class StartupError(Exception):
         self.code = code
 
 
-def _inflight_key(action: Action) -> str | None:
-    from risk_manager.engine.gate import inflight_key
-
-    return inflight_key(action)
-
-
 class Daemon(StatusProviderMixin):
     def __init__(
         self,

@@ -424,7 +424,8 @@ class StatusAPI:
             return _error(500, f"{command} failed: {exc}")
         return web.json_response({"ok": True, "result": result}, dumps=dumps)
 
-    async def _lock(self, request: web.Request) -> web.Response:
+    async def _account_request(self, request: web.Request) -> tuple[str, dict[str, Any], int] | web.Response:
+        """An admin request about one account: (who, JSON body, account id), or the refusal."""
         by = self._authorize(request)
         if isinstance(by, web.Response):
             return by
@@ -434,6 +435,13 @@ class StatusAPI:
         account_id = _account_id(body)
         if isinstance(account_id, web.Response):
             return account_id
+        return by, body, account_id
+
+    async def _lock(self, request: web.Request) -> web.Response:
+        checked = await self._account_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        by, body, account_id = checked
         until_reset = body.get("until_reset", False)
         if not isinstance(until_reset, bool):
             return _error(400, "'until_reset' must be true or false")
@@ -459,15 +467,10 @@ class StatusAPI:
         )
 
     async def _unlock(self, request: web.Request) -> web.Response:
-        by = self._authorize(request)
-        if isinstance(by, web.Response):
-            return by
-        body = await _json_body(request)
-        if isinstance(body, web.Response):
-            return body
-        account_id = _account_id(body)
-        if isinstance(account_id, web.Response):
-            return account_id
+        checked = await self._account_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        by, body, account_id = checked
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             return _error(400, "'reason' is required to unlock (it goes to the audit log)")

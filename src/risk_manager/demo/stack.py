@@ -54,11 +54,6 @@ class DemoStack:
     def root(self) -> Path | None:
         return self.config_dir.parent if self.config_dir is not None else None
 
-    @property
-    def log_file(self) -> Path | None:
-        config = getattr(self.daemon, "config", None)
-        return config.log_dir / "daemon.log" if config is not None else None
-
     def market_subscribed(self, contract_id: str) -> bool:
         """Has the daemon's market-hub subscription for this contract reached the simulator?"""
         return self.sim is not None and contract_id in self.sim.hubs.market_subscriptions()

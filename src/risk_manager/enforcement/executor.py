@@ -57,15 +57,6 @@ class Timings:
     response_ns: int = 0
     confirmed_ns: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "received_ns": self.received_ns,
-            "decided_ns": self.decided_ns,
-            "sent_ns": self.sent_ns,
-            "response_ns": self.response_ns,
-            "confirmed_ns": self.confirmed_ns,
-        }
-
     def latency_ms(self) -> float | None:
         start = self.received_ns or self.decided_ns
         end = self.confirmed_ns or self.response_ns
@@ -84,6 +75,14 @@ class ExecutorSettings:
     flatten_rounds: int = 6
     #: A rate-limited call waits at most this long per attempt, whatever Retry-After says.
     max_rate_wait_s: float = 10.0
+
+    def retry_wait_s(self, attempt: int, exc: BaseException, fault: Fault) -> float:
+        """The wait after failed attempt `attempt` (0-based): its back-off step, or for a rate
+        limit the server's Retry-After (capped at max_rate_wait_s)."""
+        step = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
+        if fault is Fault.RATE_LIMITED:
+            return min(retry_after_s(exc, step), self.max_rate_wait_s)
+        return step
 
 
 @dataclass
@@ -447,10 +446,10 @@ class Executor:
                 fault = classify(exc)
                 self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
                             fault=fault.value, error=repr(exc)[:300], sent_ns=sent, **detail)
-                backoff = cfg.backoff_s[min(attempt, len(cfg.backoff_s) - 1)]
+                wait = cfg.retry_wait_s(attempt, exc, fault)
                 if fault is Fault.RATE_LIMITED:
                     self.stats["retries"] += 1
-                    await asyncio.sleep(min(retry_after_s(exc, backoff), cfg.max_rate_wait_s))
+                    await asyncio.sleep(wait)
                     continue
                 # The broker may have acted (timeout/5xx) or the target may be gone (rejected):
                 # look before acting again.
@@ -461,7 +460,7 @@ class Executor:
                 except Exception as read_exc:
                     log.warning("reconcile read failed: %r", read_exc)
                 self.stats["retries"] += 1
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(wait)
                 continue
             now = time.monotonic_ns()
             if not timings.response_ns:
@@ -482,10 +481,7 @@ class Executor:
                 return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
             except Exception as exc:
                 last = exc
-                backoff = cfg.backoff_s[min(attempt, len(cfg.backoff_s) - 1)]
-                if classify(exc) is Fault.RATE_LIMITED:
-                    backoff = min(retry_after_s(exc, backoff), cfg.max_rate_wait_s)
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(cfg.retry_wait_s(attempt, exc, classify(exc)))
         assert last is not None
         raise last
 

@@ -153,10 +153,6 @@ class ContractCatalog:
         """ProjectX root → trader symbol (EP → ES), for roots of contracts the catalog holds."""
         return self._root_to_symbol.get(root.upper())
 
-    def contracts_for_symbol(self, symbol: str) -> list[Contract]:
-        symbol = symbol.upper()
-        return [self._by_id[cid] for cid, s in self._symbol.items() if s == symbol]
-
     def __contains__(self, contract_id: object) -> bool:
         return contract_id in self._by_id
 

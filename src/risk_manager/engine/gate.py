@@ -105,10 +105,6 @@ class InFlight:
             self.done(key)
         return gone
 
-    def clear_account(self, account_id: int) -> None:
-        for key in [k for k, g in self._groups.items() if any(i[1] == account_id for i in g.items)]:
-            self.done(key)
-
     # -- filtering --------------------------------------------------------------------------
     def admit(self, actions: list[Action], states: dict[int, AccountState], now: datetime) -> list[Action]:
         """Drop or narrow broker actions whose items are in flight; register the rest."""

@@ -143,18 +143,3 @@ class LockManager:
             self._locked.discard(account_id)
             if not locks:
                 self._locks.pop(account_id, None)
-
-
-def make_lock(
-    account_id: int,
-    rule: str,
-    kind: LockKind,
-    reason: str,
-    ends: LockEnd,
-    until: datetime | None,
-    now: datetime,
-    *,
-    symbol: str | None = None,
-    by: str = "engine",
-) -> Lock:
-    return Lock(account_id, rule, kind, reason, ends, until, now, symbol=symbol, set_by=by)

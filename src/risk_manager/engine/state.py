@@ -7,7 +7,7 @@ Pure bookkeeping: `AccountState.apply(event, now)` folds one normalized event in
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 

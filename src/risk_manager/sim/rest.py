@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 
 from risk_manager.sim.catalog import align
 from risk_manager.sim.engine import EngineResult

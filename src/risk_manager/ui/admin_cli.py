@@ -19,8 +19,10 @@ from rich.text import Text
 
 from risk_manager import admin_auth
 from risk_manager.ui.admin_support import (
+    admin_command,
     config_dir_or_default,
     daemon_login,
+    daemon_status,
     daemon_status_or_none,
     daemon_url,
     fail,
@@ -357,10 +359,7 @@ def lock(
         fail("give either --until or --until-reset, not both")
     config_dir = config_dir_or_default(config)
     client = DaemonClient(daemon_url(url, config_dir))
-    try:
-        doc = client.status()
-    except (DaemonUnreachable, DaemonError) as exc:
-        fail(str(exc))
+    doc = daemon_status(client)
     acct = resolve_account(doc, account)
     tz = zone(doc.get("timezone"))
     until_at = None
@@ -369,14 +368,8 @@ def lock(
             until_at = parse_until(until, datetime.now(UTC), tz)
         except ValueError as exc:
             fail(str(exc))
-    token = daemon_login(client)
-    try:
-        lock_doc = client.admin(token, "lock", {"account_id": acct["id"], "until": until_at.isoformat() if until_at else None,
-                                                "until_reset": until_at is None, "reason": reason})
-    except (DaemonError, DaemonUnreachable) as exc:
-        fail(f"lock refused: {exc}")
-    finally:
-        client.logout(token)
+    lock_doc = admin_command(client, "lock", {"account_id": acct["id"], "until": until_at.isoformat() if until_at else None,
+                                              "until_reset": until_at is None, "reason": reason})
     end = lock_end_text(lock_doc, tz) if isinstance(lock_doc, dict) else ""
     typer.echo(f"Locked {acct.get('name') or acct['id']} ({acct['id']}) {end}".rstrip() + f": {reason}")
 
@@ -393,18 +386,8 @@ def unlock(
         fail("--reason TEXT is required to unlock (it is recorded in the audit log)")
     config_dir = config_dir_or_default(config)
     client = DaemonClient(daemon_url(url, config_dir))
-    try:
-        doc = client.status()
-    except (DaemonUnreachable, DaemonError) as exc:
-        fail(str(exc))
-    acct = resolve_account(doc, account)
-    token = daemon_login(client)
-    try:
-        result = client.admin(token, "unlock", {"account_id": acct["id"], "reason": reason.strip(), "rule": rule})
-    except (DaemonError, DaemonUnreachable) as exc:
-        fail(f"unlock refused: {exc}")
-    finally:
-        client.logout(token)
+    acct = resolve_account(daemon_status(client), account)
+    result = admin_command(client, "unlock", {"account_id": acct["id"], "reason": reason.strip(), "rule": rule})
     cleared = result.get("cleared") if isinstance(result, dict) else None
     typer.echo(f"Unlocked {acct.get('name') or acct['id']} ({acct['id']})"
                + (f": cleared {', '.join(map(str, cleared))}" if cleared else "") + f". Reason: {reason.strip()}")

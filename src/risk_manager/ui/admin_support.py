@@ -74,6 +74,25 @@ def daemon_login(client: DaemonClient) -> str:
         fail(f"login refused by the daemon: {exc}")
 
 
+def daemon_status(client: DaemonClient) -> dict[str, Any]:
+    """The daemon's /status document; a clear failure when it cannot be read."""
+    try:
+        return client.status()
+    except (DaemonUnreachable, DaemonError) as exc:
+        fail(str(exc))
+
+
+def admin_command(client: DaemonClient, command: str, body: dict[str, Any]) -> Any:
+    """Log in, run one admin command, log out; a refusal fails the CLI command."""
+    token = daemon_login(client)
+    try:
+        return client.admin(token, command, body)
+    except (DaemonError, DaemonUnreachable) as exc:
+        fail(f"{command} refused: {exc}")
+    finally:
+        client.logout(token)
+
+
 def daemon_status_or_none(client: DaemonClient) -> dict[str, Any] | None:
     try:
         return client.status()

@@ -15,7 +15,8 @@ from risk_manager.engine.actions import (
     SetLock,
 )
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.state import AccountState
+from risk_manager.engine.state import AccountState, PositionState
+from risk_manager.events import Event
 
 SIDE_NAME = {1: "long", -1: "short"}
 
@@ -45,6 +46,20 @@ def symbol_label(ctx: RuleContext, contract_id: str) -> str:
     return ctx.catalog.symbol_of(contract_id) or contract_id
 
 
+def position_label(ctx: RuleContext, pos: PositionState) -> str:
+    """'MNQ long 2': how reasons name a position."""
+    return f"{symbol_label(ctx, pos.contract_id)} {SIDE_NAME[pos.direction]} {pos.size}"
+
+
+def positions_to_check(event: Event | None, state: AccountState) -> list[PositionState]:
+    """The event's own position (if open), or on the tick (`event` None) every open position in
+    contract order, so per-position rules look at the same set in the same order."""
+    if event is not None:
+        pos = state.positions.get(event.contract_id or "")
+        return [pos] if pos is not None else []
+    return [state.positions[c] for c in sorted(state.positions)]
+
+
 def finish(ctx: RuleContext, account_id: int, actions: list[Action], reason: str) -> list[Action]:
     """Enforce mode: the actions. Alert mode: one Alert saying what would have happened."""
     if not actions:
@@ -70,6 +85,12 @@ def flatten(ctx: RuleContext, account_id: int, reason: str) -> Flatten:
 
 def close_position(ctx: RuleContext, account_id: int, contract_id: str, reason: str) -> ClosePosition:
     return ClosePosition(account_id, contract_id, ctx.rule_id, reason)
+
+
+def lockout_and_flatten(ctx: RuleContext, account_id: int, reason: str, now: datetime) -> list[Action]:
+    """Lock the account until the daily reset and flatten it (or, in alert mode, say so)."""
+    actions: list[Action] = [lockout_until_reset(ctx, account_id, reason, now), flatten(ctx, account_id, reason)]
+    return finish(ctx, account_id, actions, reason)
 
 
 def day_pnl(state: AccountState, include_unrealized: bool) -> float:

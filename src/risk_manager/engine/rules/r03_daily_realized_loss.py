@@ -6,7 +6,7 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, day_pnl, finish, flatten, lockout_until_reset, money
+from risk_manager.engine.rules._common import cents, day_pnl, lockout_and_flatten, money
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -40,5 +40,4 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         f"Daily loss limit: {money(value)} <= {money(-cfg.loss_limit)} "
         f"({pnl_detail(state, cfg.include_unrealized)}); locked until the daily reset"
     )
-    acct = state.account_id
-    return finish(ctx, acct, [lockout_until_reset(ctx, acct, reason, now), flatten(ctx, acct, reason)], reason)
+    return lockout_and_flatten(ctx, state.account_id, reason, now)

@@ -7,13 +7,12 @@ from datetime import datetime
 from risk_manager.engine.actions import Action, Flatten
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.rules._common import (
-    SIDE_NAME,
     cents,
     finish,
-    flatten,
-    lockout_until_reset,
+    lockout_and_flatten,
     money,
-    symbol_label,
+    position_label,
+    positions_to_check,
 )
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
@@ -32,24 +31,15 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         if value > limit or not state.positions:
             return []
         reason = f"Total unrealized loss: {money(value)} <= {money(limit)}; locked until the daily reset"
-        return finish(ctx, acct, [lockout_until_reset(ctx, acct, reason, now), flatten(ctx, acct, reason)], reason)
-    if event is not None:
-        pos = state.positions.get(event.contract_id or "")
-        candidates = [pos] if pos is not None else []
-    else:
-        candidates = [state.positions[c] for c in sorted(state.positions)]
+        return lockout_and_flatten(ctx, acct, reason, now)
     out: list[Action] = []
-    for pos in candidates:
+    for pos in positions_to_check(event, state):
         if pos.unrealized is None:  # no mark: skipped and flagged, never assumed
             continue
         value = cents(pos.unrealized)
         if value > limit:
             continue
-        label = symbol_label(ctx, pos.contract_id)
-        reason = (
-            f"Unrealized loss on {label} {SIDE_NAME[pos.direction]} {pos.size}: "
-            f"{money(value)} <= {money(limit)}"
-        )
+        reason = f"Unrealized loss on {position_label(ctx, pos)}: {money(value)} <= {money(limit)}"
         # Close that position and cancel its contract's working orders.
         out += finish(ctx, acct, [Flatten(acct, ctx.rule_id, reason, contract_id=pos.contract_id)], reason)
     return out

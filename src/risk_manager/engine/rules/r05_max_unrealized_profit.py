@@ -7,7 +7,7 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import SIDE_NAME, cents, close_position, finish, money, symbol_label
+from risk_manager.engine.rules._common import cents, close_position, finish, money, position_label, positions_to_check
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -18,18 +18,13 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     cfg = ctx.config
     if not cfg.enabled or (event is not None and event.kind not in TRIGGERS):
         return []
-    if event is not None:
-        pos = state.positions.get(event.contract_id or "")
-        candidates = [pos] if pos is not None else []
-    else:
-        candidates = [state.positions[c] for c in sorted(state.positions)]
     acct = state.account_id
     out: list[Action] = []
-    for pos in candidates:
+    for pos in positions_to_check(event, state):
         if pos.unrealized is None:
             continue
         value = cents(pos.unrealized)
-        label = f"{symbol_label(ctx, pos.contract_id)} {SIDE_NAME[pos.direction]} {pos.size}"
+        label = position_label(ctx, pos)
         if cfg.mode == "profit_target":
             if value < cfg.profit_target:
                 continue

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import SIDE_NAME, close_position, duration, finish, symbol_label
+from risk_manager.engine.rules._common import close_position, duration, finish, position_label, positions_to_check
 from risk_manager.engine.state import AccountState, PositionState
 from risk_manager.events import STOP_ORDER_TYPES, Event, EventKind, OrderSide, OrderStatus
 
@@ -44,19 +44,12 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     cfg = ctx.config
     if not cfg.enabled or not state.positions or (event is not None and event.kind not in TRIGGERS):
         return []
-    if event is not None:
-        pos = state.positions.get(event.contract_id or "")
-        candidates = [pos] if pos is not None else []
-    else:
-        candidates = [state.positions[c] for c in sorted(state.positions)]
     acct = state.account_id
     out: list[Action] = []
-    for pos in candidates:
+    for pos in positions_to_check(event, state):
         if now < deadline(pos, ctx) or stop_coverage(state, pos) >= 1:
             continue
-        reason = (
-            f"No stop loss on {symbol_label(ctx, pos.contract_id)} {SIDE_NAME[pos.direction]} "
-            f"{pos.size} after the {duration(cfg.grace_period_seconds)} grace period"
-        )
+        grace = duration(cfg.grace_period_seconds)
+        reason = f"No stop loss on {position_label(ctx, pos)} after the {grace} grace period"
         out += finish(ctx, acct, [close_position(ctx, acct, pos.contract_id, reason)], reason)
     return out

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from risk_manager.engine.actions import Action, ModifyStop, PlaceStop
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import SIDE_NAME, finish, symbol_label
+from risk_manager.engine.rules._common import finish, position_label, positions_to_check
 from risk_manager.engine.rules.r08_no_stop_loss_grace import closing_side
 from risk_manager.engine.state import AccountState, PositionState
 from risk_manager.events import Event, EventKind, Order, OrderType
@@ -70,13 +70,8 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     cfg = ctx.config
     if not cfg.enabled or (event is not None and event.kind not in TRIGGERS):
         return []
-    if event is not None:
-        pos = state.positions.get(event.contract_id or "")
-        candidates = [pos] if pos is not None else []
-    else:
-        candidates = [state.positions[c] for c in sorted(state.positions)]
     out: list[Action] = []
-    for pos in candidates:
+    for pos in positions_to_check(event, state):
         out += _manage(pos, state, ctx, now)
     return out
 
@@ -91,7 +86,7 @@ def _manage(pos: PositionState, state: AccountState, ctx: RuleContext, now: date
         want = pos.managed_stop  # only ever tighten
     stop = current_stop(state, pos)
     acct = state.account_id
-    label = f"{symbol_label(ctx, pos.contract_id)} {SIDE_NAME[d]} {pos.size}"
+    label = position_label(ctx, pos)
     if stop is not None and stop.type == OrderType.TRAILING_STOP:
         return []
     if stop is not None:
