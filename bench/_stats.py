@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -36,6 +37,15 @@ def latency_summary(ns_values: Sequence[int], unit: str = "ms") -> dict[str, Any
 
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": sys.platform}
+
+
+def quiet_logs(level: int = logging.WARNING) -> None:
+    """Logs of the parts run in-process go to stderr (stdout carries only the result line)."""
+    import structlog
+
+    logging.basicConfig(stream=sys.stderr, level=level)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(level))
 
 
 def emit(result: dict[str, Any]) -> None:

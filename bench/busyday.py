@@ -110,6 +110,7 @@ class _Writer:
         self.fh = fh
         self.start = start
         self.events = 0
+        self.last_t = 0.0  # keeps the journal in time order
         self._second = -1
         self._prefix = ""
         self._ids = {"order": 3_400_000_000, "trade": 3_000_000_000, "position": 820_000_000}
@@ -137,11 +138,13 @@ class _Writer:
 
     def quote(self, t: float, market: _Market, bid: str, ask: str, last: str, volume: str) -> None:
         """One partial quote; prices are JSON texts ("null" when the field did not change)."""
+        t = self.last_t = max(t, self.last_t)  # never before the fill events just written
         at = self.stamp(t)
         self.fh.write(market.template % (BASE_NS + int(t * 1e9), at, last, bid, ask, volume, at, at))
         self.events += 1
 
     def user(self, t: float, payload: Any, action: int = 1) -> None:
+        t = self.last_t = max(t, self.last_t)
         ns, _, when = self.at(t)
         event = make_event(payload, action=action, source="stream", received_ns=ns, received_at=when)
         self.fh.write(json.dumps(event.to_json(), separators=(",", ":")))

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench._stats import emit, fail, latency_summary, machine
+from bench._stats import emit, fail, latency_summary, machine, quiet_logs
 
 
 async def measure_floor(n: int = 500, seed: int = 7) -> list[int]:
@@ -97,6 +97,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=500, help="pushes to time")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    quiet_logs()
     if args.client:
         asyncio.run(_client(args.client))
         return 0

@@ -1,0 +1,227 @@
+"""Lock reaction: an order appears on a locked account → the daemon's cancel reaches the gateway.
+
+The simulator runs in this process; the daemon is a real `risk-manager run` subprocess. The
+account is locked by a real R03 breach (a losing round trip), then the scripted trader places N
+resting limit orders at random moments (mean gap 0.4 s: the daemon's REST client keeps to the
+gateway's 200 requests/60 s, one cancel each) through the simulator REST, on 10 contracts, while the
+simulator streams Q quotes/s across those contracts to the daemon (a second, unlocked guarded
+account holds one contract of each, so the daemon subscribes to and evaluates all their quotes). Reported, from the simulator's `/sim/log` arrival times and the daemon's
+own journal (both `time.monotonic_ns()`, one machine):
+
+- `place_to_cancel`: /api/Order/place request arrived → /api/Order/cancel request arrived. The
+  simulator does not record when it emits the GatewayUserOrder push, so the place request's
+  arrival is the start: this includes the simulator's own order handling and push.
+- `received_to_cancel` (SPEC §8's definition): the order event received by the daemon (its
+  journal's `received_ns`) → cancel request arrived at the gateway.
+- `floor`: bench.floor on the same loopback, and the ratios of our figures to it.
+
+    uv run python -m bench reaction [--n 200] [--quotes 1000] [--contracts 10] [--floor-n 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+from collections import Counter
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._stats import emit, fail, latency_summary, machine, quiet_logs
+
+LIMIT, MARKET, BUY, SELL = 1, 2, 0, 1
+LOSS_CONTRACT = "CON.F.US.MNQ.U26"
+# Ten liquid contracts of the simulator's catalog for the orders and the quote load.
+CONTRACTS = (
+    "CON.F.US.MNQ.U26", "CON.F.US.MES.U26", "CON.F.US.ENQ.U26", "CON.F.US.EP.U26", "CON.F.US.M2K.U26",
+    "CON.F.US.MYM.U26", "CON.F.US.CLE.V26", "CON.F.US.MGC.Z26", "CON.F.US.GCE.Z26", "CON.F.US.RTY.U26",
+)
+TRADER_PATHS = {"/api/order/place", "/api/auth/loginkey"}
+R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
+
+
+def _ratio(ours: dict[str, Any], floor: dict[str, Any], key: str) -> float | None:
+    if key in ours and key in floor and floor[key]:
+        return round(ours[key] / floor[key], 1)
+    return None
+
+
+async def _lock_by_r03(trader: Any, account: int, status_url: str) -> None:
+    from bench._rig import wait_for
+    from e2e.helpers import account_locks, get_status
+
+    await trader.price(LOSS_CONTRACT, 20000.0)
+    await trader.place(account, LOSS_CONTRACT, BUY, 1)
+    await trader.price(LOSS_CONTRACT, 19970.0)  # -30 points on one MNQ = -$60 gross
+    await trader.place(account, LOSS_CONTRACT, SELL, 1)
+
+    async def locked() -> Any:
+        return account_locks(await get_status(status_url), account)
+
+    await wait_for(locked, timeout=10.0, what="R03 lock in /status")
+
+
+async def _place_far(trader: Any, sim: Any, account: int, contract: str) -> int:
+    """A buy limit 100 ticks under the market: it rests (until the daemon cancels it)."""
+    market = sim.engine.market(contract)
+    tick = market.contract.tick_size
+    price = round(round((market.last - 100 * tick) / tick) * tick, 10)
+    reply = await trader.place(account, contract, BUY, 1, type=LIMIT, limitPrice=price)
+    if not reply.get("success"):
+        raise RuntimeError(f"Order/place refused: {reply}")
+    return int(reply["orderId"])
+
+
+async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, seed: int,
+                       workdir_arg: str | None = None, gap: float = 0.4) -> dict[str, Any]:
+    from bench._rig import DaemonProcess, Trader, wait_for, write_config
+    from bench.floor import measure_floor
+    from risk_manager.clock import SystemClock
+    from risk_manager.sim import Simulator
+    from risk_manager.store import Store
+
+    floor = latency_summary(await measure_floor(floor_n)) if floor_n else {}
+    contracts = list(CONTRACTS[:n_contracts])
+    rng = random.Random(seed)
+    sim = Simulator(accounts=2, seed=seed, speed=0.0, rate_limit=None)
+    await sim.start()
+    account, holder = sim.info()["accounts"]
+    tmp = tempfile.TemporaryDirectory(prefix="bench-reaction-")
+    workdir = Path(workdir_arg) if workdir_arg else Path(tmp.name)
+    config_dir = write_config(workdir / "config", sim.info()["api"], [account, holder], R03)
+    daemon = DaemonProcess(config_dir)
+    trader = Trader(sim.info()["api"])
+    try:
+        daemon.start()
+        await daemon.wait_ready()
+        await trader.login()
+        assert daemon.status_url is not None
+        await _lock_by_r03(trader, account, daemon.status_url)
+
+        async def none_working() -> bool:
+            return not await trader.working_orders(account)
+
+        # The second (unlocked) account holds one contract of each: the daemon subscribes to all
+        # their quotes and evaluates them. Warm-up: one order per contract on the locked account.
+        for contract in contracts:
+            await trader.place(holder, contract, BUY, 1)
+            await _place_far(trader, sim, account, contract)
+        await wait_for(none_working, timeout=10.0, what="warm-up orders cancelled")
+        await wait_for(lambda: _subscribed(sim, contracts), timeout=10.0, what="daemon quote subscriptions")
+        sim.quote_stream.start(quotes, contracts, seconds=3600.0)
+        await asyncio.sleep(1.0)
+        first_seq = sim.request_log[-1]["seq"] if sim.request_log else 0
+        quotes_before, t_quotes = sim.quote_stream.sent, time.monotonic()
+        daemon_quotes_before = await _daemon_quotes(daemon.status_url)
+        placed: list[tuple[int, str]] = []
+        for _ in range(n):
+            await asyncio.sleep(rng.uniform(0.25 * gap, 1.75 * gap))
+            contract = rng.choice(contracts)
+            placed.append((await _place_far(trader, sim, account, contract), contract))
+        try:
+            await wait_for(none_working, timeout=15.0, what="all measured orders cancelled")
+        except AssertionError:
+            left = [o["id"] for o in await trader.working_orders(account)]
+            raise RuntimeError(f"orders still working 15 s after the last place: {left}; "
+                               f"daemon output:\n{daemon.tail(6000)}") from None
+        quote_seconds = time.monotonic() - t_quotes
+        quote_rate = (sim.quote_stream.sent - quotes_before) / quote_seconds
+        daemon_quote_rate = (await _daemon_quotes(daemon.status_url) - daemon_quotes_before) / quote_seconds
+        sim.quote_stream.stop()
+        daemon_rss = daemon.rss_kb()
+        log = [r for r in sim.request_log if r["seq"] > first_seq]
+    finally:
+        sim.quote_stream.stop()
+        code = daemon.stop()
+        await trader.close()
+        await sim.stop()
+    if code != 0:
+        raise RuntimeError(f"daemon exit code {code}:\n{daemon.tail()}")
+
+    place_ns = [r["t_ns"] for r in log if r["path"].lower() == "/api/order/place"]
+    if len(place_ns) != len(placed):
+        raise RuntimeError(f"{len(place_ns)} Order/place requests logged for {len(placed)} orders placed")
+    cancel_ns: dict[int, int] = {}
+    for r in log:
+        if r["path"].lower() == "/api/order/cancel" and isinstance(r["body"], dict):
+            cancel_ns.setdefault(int(r["body"].get("orderId", -1)), r["t_ns"])
+    store = Store(daemon.state_dir / "risk_manager.db", SystemClock())
+    try:
+        received: dict[int, int] = {}
+        for event in store.iter_events(account_id=account):
+            if event.kind.value == "order" and event.source == "stream":
+                received.setdefault(event.data.id, event.received_ns)  # type: ignore[union-attr]
+        # The daemon's own timings of each cancel (audit log): event received → request sent.
+        inside: dict[int, tuple[int, int | None, int]] = {}
+        for row in store.audit_rows(account, limit=100_000):
+            oid = row.detail.get("order_id") or row.detail.get("orderId")
+            if row.action == "cancel_order" and row.sent_ns and row.event_received_ns and oid:
+                inside.setdefault(int(oid), (row.event_received_ns, row.decided_ns, row.sent_ns))
+    finally:
+        store.close()
+        tmp.cleanup()
+    missing = [oid for oid, _ in placed if oid not in cancel_ns]
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {len(placed)} orders never got a cancel request: {missing[:5]}")
+    daemon_requests = Counter(r["path"] for r in log if r["path"].lower() not in TRADER_PATHS)
+    place_to_cancel = [cancel_ns[oid] - t for (oid, _), t in zip(placed, place_ns)]
+    received_to_cancel = [cancel_ns[oid] - received[oid] for oid, _ in placed if oid in received]
+    timed = [inside[oid] for oid, _ in placed if oid in inside]
+    ours = latency_summary(place_to_cancel)
+    spec = latency_summary(received_to_cancel)
+    return {
+        "bench": "reaction", "orders": n, "mean_gap_s": gap, "contracts": n_contracts,
+        "quotes_per_s_target": quotes, "quotes_per_s_sent": round(quote_rate),
+        "quotes_per_s_received_by_daemon": round(daemon_quote_rate),
+        "place_to_cancel": ours, "received_to_cancel": spec, "floor": floor,
+        "daemon_received_to_sent": latency_summary([sent - rec for rec, _, sent in timed]),
+        "daemon_decided_to_sent": latency_summary([sent - dec for _, dec, sent in timed if dec]),
+        "ratio_place_to_cancel_vs_floor": {"p50": _ratio(ours, floor, "p50_ms"), "p99": _ratio(ours, floor, "p99_ms")},
+        "ratio_received_to_cancel_vs_floor": {"p50": _ratio(spec, floor, "p50_ms"), "p99": _ratio(spec, floor, "p99_ms")},
+        "daemon_requests": dict(daemon_requests),
+        "daemon_rss_mb_after": round(daemon_rss / 1024, 1) if daemon_rss else None,
+        "start_of_place_to_cancel": "Order/place request arrival (the simulator records no push emit time)",
+        "machine": machine(),
+    }
+
+
+async def _daemon_quotes(status_url: str) -> int:
+    from bench._rig import fetch_status
+
+    status = await fetch_status(status_url)
+    if status is None:
+        raise RuntimeError("the daemon's /status did not answer")
+    return int(status.get("counters", {}).get("quotes", 0))
+
+
+async def _subscribed(sim: Any, contracts: list[str]) -> bool:
+    return set(contracts) <= sim.hubs.market_subscriptions()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench reaction")
+    parser.add_argument("--n", type=int, default=200, help="orders placed on the locked account")
+    parser.add_argument("--quotes", type=float, default=1000.0, help="background quotes per second")
+    parser.add_argument("--contracts", type=int, default=10, choices=range(1, len(CONTRACTS) + 1))
+    parser.add_argument("--floor-n", type=int, default=300, help="floor samples (0 = skip the floor)")
+    parser.add_argument("--gap", type=float, default=0.4,
+                        help="mean seconds between orders (0.4 keeps the daemon's cancels inside the "
+                             "gateway's 200 requests/60 s, which its REST client enforces)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", help="keep the daemon's config, state and logs here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    quiet_logs()
+    try:
+        result = asyncio.run(run_reaction(args.n, args.quotes, args.contracts, args.floor_n, args.seed,
+                                          args.workdir, args.gap))
+    except (RuntimeError, AssertionError, OSError, TimeoutError) as exc:
+        return fail("reaction", f"{type(exc).__name__}: {exc}")
+    emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,73 @@
+"""The benchmark tooling measures what it claims (bench/ has no other tests; they live here).
+
+- busyday writes exactly `json.dumps(Event.to_json())` lines, time-ordered, deterministic by seed,
+  with fills whose realized P&L adds up;
+- the memory replay runs the engine over such a day;
+- percentiles are nearest-rank; `python -m bench` dispatches and refuses unknown names.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.chaos
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_busyday_lines_are_exactly_event_to_json_and_deterministic(tmp_path: Path) -> None:
+    from bench.busyday import generate_busy_day
+    from risk_manager.events import Event, EventKind
+
+    first = generate_busy_day(tmp_path / "a.jsonl", hours=0.02, fills=20, seed=3)
+    second = generate_busy_day(tmp_path / "b.jsonl", hours=0.02, fills=20, seed=3)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert first.quotes > 0.02 * 3600 * 40 * 3 * 0.5 and first.fills == 20
+    last_ns = 0
+    realized: dict[int, float] = {}
+    kinds = set()
+    for line in (tmp_path / "a.jsonl").read_text().splitlines():
+        event = Event.from_json(json.loads(line))
+        assert json.dumps(event.to_json(), separators=(",", ":")) == line
+        assert event.received_ns >= last_ns, "journal not in time order"
+        last_ns = event.received_ns
+        kinds.add(event.kind)
+        if event.kind is EventKind.TRADE and event.data.profit_and_loss is not None:  # type: ignore[union-attr]
+            pnl = event.data.pnl("net")  # type: ignore[union-attr]
+            realized[event.account_id] = realized.get(event.account_id, 0.0) + pnl  # type: ignore[index]
+    assert kinds == {EventKind.QUOTE, EventKind.ORDER, EventKind.TRADE, EventKind.POSITION, EventKind.ACCOUNT}
+    assert {k: round(v, 2) for k, v in realized.items()} == first.realized
+
+
+def test_memory_replay_runs_the_engine_over_a_day(tmp_path: Path) -> None:
+    from bench.busyday import generate_busy_day
+    from bench.memory import replay
+
+    day = generate_busy_day(tmp_path / "day.jsonl", hours=0.01, fills=10, seed=1)
+    result = replay(tmp_path / "day.jsonl", with_store=False)
+    assert result["events"] == day.events and result["accounts"] == 2
+    assert result["rss_end_mb"] > 0 and result["events_per_s"] > 0
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    from bench._stats import latency_summary, percentile
+
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile(values, 100) == 100
+    assert percentile([7], 99) == 7
+    summary = latency_summary([1_000_000, 2_000_000, 3_000_000])
+    assert summary == {"n": 3, "p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 3.0, "max_ms": 3.0}
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_bench_dispatcher_lists_and_refuses_unknown_names() -> None:
+    run = subprocess.run([sys.executable, "-m", "bench", "no_such_bench"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "no benchmark named 'no_such_bench'" in run.stderr
+    assert "reaction" in run.stderr and "throughput" in run.stderr
