@@ -6,6 +6,10 @@ flatten locked accounts that hold anything, re-issue open flatten intents → hu
 ready. Then: every event through the pipeline; a 1 s tick; REST polling while the user hub is down
 (so locks still hold); reconcile after every hub reconnect; hot reload of risk_config.yaml.
 Shutdown: stop intake, finish in-flight enforcement, flush, close, exit 0.
+
+Fills made while the user hub is not subscribed (the start-up flatten runs before the hubs, a
+disconnect leaves a gap) reach the engine only over REST, so every reconcile that follows a gap
+reads Trade/search too; trades are de-duplicated by id, so reading one twice is harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,10 @@ PNL_INTERVAL_S = 1.0
 PNL_HISTORY_LEN = 500
 #: A start-up backup/prune waits this long (seconds), so start-up enforcement goes first.
 MAINTENANCE_DELAY_S = 10.0
+#: Start-up waits this long for the user hub; after that it polls REST until the hub connects.
+HUB_CONNECT_WAIT_S = 10.0
+#: Blind polls read trades from this long before the user hub went down (clock skew, late rows).
+BLIND_TRADES_MARGIN = timedelta(minutes=5)
 
 
 class StartupError(Exception):
@@ -72,6 +80,7 @@ class Daemon(StatusProviderMixin):
         reload_interval_s: float = 1.0,
         pnl_interval_s: float = PNL_INTERVAL_S,
         maintenance_delay_s: float = MAINTENANCE_DELAY_S,
+        hub_connect_wait_s: float = HUB_CONNECT_WAIT_S,
     ) -> None:
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.clock: Clock = clock or SystemClock()
@@ -82,6 +91,7 @@ class Daemon(StatusProviderMixin):
         self.reload_interval_s = reload_interval_s
         self.pnl_interval_s = pnl_interval_s
         self.maintenance_delay_s = maintenance_delay_s
+        self.hub_connect_wait_s = hub_connect_wait_s
         self.config: LoadedConfig | None = None
         self.store: Any = None
         self.rest: Any = None
@@ -103,6 +113,14 @@ class Daemon(StatusProviderMixin):
         self._pending_risk: RiskConfig | None = None
         self._pending_changes: list[dict[str, Any]] = []
         self._user_down_since: float | None = None
+        #: Wall-clock time the user hub went down (blind polls read trades from shortly before).
+        self._user_down_at: datetime | None = None
+        #: Start-up stopped waiting for the first user-hub connection: whoever connects it later
+        #: must reconcile (with trades), since nothing has read REST after subscribing.
+        self._first_connect_late = False
+        #: Trade id → voided, of trades already fed from REST: a re-read (every blind poll) feeds
+        #: only what is new or changed, so repeated reads do not fill the journal.
+        self._rest_trades: dict[int, bool] = {}
         self._blind_alerted = False
         self._blind_flattened = False
         self._reconcile_lock = asyncio.Lock()
@@ -163,8 +181,10 @@ class Daemon(StatusProviderMixin):
         self._build_engine(catalog)
         await self._recover()
         await self._connect_hubs()
-        if self.user_hub.connected:  # close the gap between the REST snapshot and the subscription
-            await self.reconcile(reason="subscribed", trades=False)
+        if self.user_hub.connected:
+            # Close the gap between the start-up REST snapshot and the subscription. Trades too:
+            # the start-up flatten (and re-issued intents) fill before the hub is subscribed.
+            await self.reconcile(reason="subscribed")
         await self._start_status_api()
         self._tasks += [
             asyncio.ensure_future(self._tick_loop()),
@@ -393,7 +413,7 @@ class Daemon(StatusProviderMixin):
         self.user_hub = UserHub(
             gw.user_hub_url, token, account_ids=list(self.accounts), on_event=self.pipeline.feed,
             on_disconnected=self._user_hub_down, on_reconnected=self._hub_reconnected,
-            on_connected=self._user_hub_up, clock=self.clock,
+            on_connected=self._user_hub_connected, clock=self.clock,
         )
         self.market_hub = MarketHub(
             gw.market_hub_url, token, contract_ids=sorted(self._wanted_contracts),
@@ -401,9 +421,12 @@ class Daemon(StatusProviderMixin):
         )
         await self.user_hub.start()
         await self.market_hub.start()
-        if not await self.user_hub.wait_connected(10.0):
-            log.error("user hub not connected after 10 s; polling REST until it is")
+        if not await self.user_hub.wait_connected(self.hub_connect_wait_s):
+            log.error("user hub not connected after %.0f s; polling REST until it is",
+                      self.hub_connect_wait_s)
+            self._first_connect_late = True
             self._user_down_since = time.monotonic()
+            self._user_down_at = self.clock.now()
 
     async def _start_status_api(self) -> None:
         from risk_manager.daemon.status_api import StatusAPI
@@ -427,8 +450,9 @@ class Daemon(StatusProviderMixin):
     # reconciliation
     # ======================================================================================
     async def reconcile(self, reason: str, accounts: list[int] | None = None, *,
-                        trades: bool = True) -> None:
-        """Bring the engine in line with REST: accounts, positions, orders (and today's trades)."""
+                        trades: bool = True, trades_since: datetime | None = None) -> None:
+        """Bring the engine in line with REST: accounts, positions, orders and (with `trades`)
+        the trades since the trading day start, or since `trades_since` when that is later."""
         assert self.engine is not None and self.pipeline is not None
         async with self._reconcile_lock:
             self.counters["reconciles"] += 1
@@ -441,19 +465,30 @@ class Daemon(StatusProviderMixin):
                             feed(self._rest_event(account))
                 except Exception as exc:
                     log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
-            results = await asyncio.gather(*(self._reconcile_account(aid, trades) for aid in ids),
+            since = self._trades_start(trades_since) if trades else None
+            results = await asyncio.gather(*(self._reconcile_account(aid, since) for aid in ids),
                                            return_exceptions=True)
             for aid, result in zip(ids, results):
                 if isinstance(result, Exception):
                     log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
             self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
 
-    async def _reconcile_account(self, aid: int, trades: bool) -> None:
+    def _trades_start(self, since: datetime | None) -> datetime | None:
+        """Where a trade read starts: the trading day start, or `since` when that is later."""
+        assert self.engine is not None
+        day_start = self.engine.day_start
+        if day_start is None or since is None:
+            return day_start or since
+        return max(day_start, since)
+
+    async def _reconcile_account(self, aid: int, trades_since: datetime | None) -> None:
         assert self.engine is not None and self.pipeline is not None
         feed = self.pipeline.feed
-        if trades and self.engine.day_start is not None:
-            for trade in await self.rest.search_trades(aid, self.engine.day_start):
-                feed(self._rest_event(trade))
+        if trades_since is not None:
+            for trade in await self.rest.search_trades(aid, trades_since):
+                if self._rest_trades.get(trade.id) is not trade.voided:
+                    self._rest_trades[trade.id] = trade.voided
+                    feed(self._rest_event(trade))
         positions, orders = await asyncio.gather(self.rest.search_open_positions(aid),
                                                  self.rest.search_open_orders(aid))
         state = self.engine.state(aid)
@@ -485,18 +520,31 @@ class Daemon(StatusProviderMixin):
     # ======================================================================================
     def _user_hub_up(self) -> None:
         self._user_down_since = None
+        self._user_down_at = None
         self._blind_alerted = self._blind_flattened = False
         self._publish_status()
+
+    async def _user_hub_connected(self) -> None:
+        """First connection. When start-up already gave up waiting for it, nothing has read REST
+        since subscribing: reconcile now, trades included (fills of the start-up flatten)."""
+        late, self._first_connect_late = self._first_connect_late, False
+        self._user_hub_up()
+        if late:
+            log.info("user hub connected after start-up: reconciling")
+            await self.reconcile(reason="user hub connected late")
 
     def _user_hub_down(self, why: str) -> None:
         if self._user_down_since is None:
             self._user_down_since = time.monotonic()
+            self._user_down_at = self.clock.now()
         log.warning("user hub down: %s; polling REST while it is", why)
         self._publish_status()
 
     async def _hub_reconnected(self) -> None:
         self._user_hub_up()
         log.info("user hub reconnected: reconciling")
+        # Trades since the day start rather than the gap start: no clock skew to allow for, and
+        # re-reading trades already counted is harmless (de-duplicated by id).
         await self.reconcile(reason="user hub reconnect")
 
     async def _market_reconnected(self) -> None:
@@ -571,6 +619,7 @@ class Daemon(StatusProviderMixin):
                 self.pipeline.dispatch(self.engine.tick(now))
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
+                    self._rest_trades.clear()  # later reads start at the new day
                     self._record_reset(now)
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
@@ -631,17 +680,22 @@ class Daemon(StatusProviderMixin):
             interval = cfg.poll_interval_seconds
             if self._user_down_since is None or (self.user_hub is not None and self.user_hub.connected):
                 if self.user_hub is not None and self.user_hub.connected:
-                    self._user_down_since = None
+                    self._user_down_since = self._user_down_at = None
                 continue
             try:
                 watch = [aid for aid in self.accounts
                          if self.engine.locks.is_locked(aid) or self.engine.state(aid).positions
                          or self.engine.state(aid).orders]
                 if watch:
-                    # Two reads per account per poll; stay well inside the 200/60 s REST budget.
-                    interval = max(interval, len(watch) * 2 * 60.0 / POLL_BUDGET_PER_MIN)
+                    # Three reads per account per poll; stay well inside the 200/60 s REST budget.
+                    interval = max(interval, len(watch) * 3 * 60.0 / POLL_BUDGET_PER_MIN)
                     self.counters["polls"] += 1
-                    await self.reconcile(reason="poll while user hub down", accounts=watch, trades=False)
+                    # Trades over the gap too, so a loss realized while blind still trips R03.
+                    since = self._user_down_at - BLIND_TRADES_MARGIN if self._user_down_at else None
+                    await self.reconcile(reason="poll while user hub down", accounts=watch,
+                                         trades_since=since)
+                if self._user_down_since is None:  # the hub came back during the poll
+                    continue
                 blind_for = time.monotonic() - self._user_down_since
                 if blind_for >= cfg.blind_timeout_seconds and not self._blind_alerted:
                     self._blind_alerted = True

@@ -48,26 +48,42 @@ def _show(value: Any, limit: int = 160) -> str:
 
 
 # --- scalar coercion (tolerant, but never silently wrong) ---------------------------------
+#: Every integer on the wire (ids, sizes, enums) is a .NET long at most; anything wider is
+#: malformed and would only fail later, e.g. as an OverflowError writing the SQLite journal.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(value: Any, key: str, what: str) -> int:
     if type(value) is int:
-        return value
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+        raise _out_of_int64(value, key, what)
+    number: int | None = None
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             pass
-    raise DecodeError(f"{what}: field {key!r} is not an integer: {_show(value)}")
+    if number is None:
+        raise DecodeError(f"{what}: field {key!r} is not an integer: {_show(value)}")
+    if INT64_MIN <= number <= INT64_MAX:
+        return number
+    raise _out_of_int64(value, key, what)
+
+
+def _out_of_int64(value: Any, key: str, what: str) -> DecodeError:
+    return DecodeError(f"{what}: field {key!r} is outside the signed 64-bit integer range: {_show(value)}")
 
 
 def _float(value: Any, key: str, what: str) -> float:
-    if type(value) is float or type(value) is int:
-        return float(value)
-    if isinstance(value, str):
+    if type(value) is float:
+        return value
+    if type(value) is int or isinstance(value, str):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an integer of 309+ digits
             pass
     raise DecodeError(f"{what}: field {key!r} is not a number: {_show(value)}")
 
@@ -311,7 +327,7 @@ def _entities(arg: Any, what: str, depth: int = 0):
         data = arg.get("data")
         if isinstance(data, (dict, list)) and "id" not in arg:
             action = arg.get("action")
-            if action is not None and type(action) is not int:
+            if action is not None:
                 action = _int(action, "action", what)
             if isinstance(data, dict):
                 yield action, data
