@@ -65,3 +65,15 @@ def test_oversized_record_without_separator_is_refused():
     with pytest.raises(sp.ProtocolError):
         decoder.feed("x" * 101)
     assert decoder.feed('{"type":6}\x1e') == ['{"type":6}']
+
+
+def test_nan_and_infinity_are_rejected_not_decoded():
+    import pytest
+
+    from risk_manager.gateway.signalr_protocol import ProtocolError, parse
+
+    for bad in ('{"type":1,"target":"GatewayQuote","arguments":["C",{"lastPrice":NaN}]}',
+                '{"type":1,"arguments":[Infinity]}', '{"x":-Infinity}'):
+        with pytest.raises(ProtocolError, match="non-JSON number"):
+            parse(bad)
+    assert parse('{"type":6}') == {"type": 6}
