@@ -7,6 +7,11 @@ from typing import Any
 from risk_manager.config.models import RiskConfig
 from risk_manager.events import Contract
 
+#: The journal's SQLite synchronous mode as the daemon opens it (daemon/app.py `_open_store`: a WAL
+#: commit survives kill -9 without an fsync per event; locks/audit stay FULL). Benchmarks that open
+#: a Store default to it so they measure what runs; `--journal-sync FULL` compares.
+DAEMON_JOURNAL_SYNC = "NORMAL"
+
 
 def sim_contracts() -> list[Contract]:
     """The simulator's catalog (the captured Contract/available list) as engine Contracts."""

@@ -4,8 +4,8 @@ The day (bench.busyday: 8 h, ~40 quotes/s per contract, a few hundred fills) is 
 fresh subprocess, so the figure is the engine's and not the generator's: journal reader →
 Event → `RiskEngine.handle(event, event.received_at)` with every rule enabled (limits loose
 enough that the accounts stay unlocked and every rule keeps evaluating). With `--store` every
-event is also appended to a real Store (SQLite journal, batches of 500 like the daemon's quote
-batches). Reported: VmRSS before/after, VmHWM, RSS samples along the day, events/s.
+event is also appended to a real Store (SQLite journal with the daemon's synchronous mode,
+batches of 500 like the daemon's quote batches). Reported: VmRSS before/after, VmHWM, RSS samples along the day, events/s.
 
     uv run python -m bench memory [--hours 8] [--journal FILE] [--store]
     uv run python -m bench memory --stream --hours 24     # a 24 h day without a 5 GB file
@@ -43,10 +43,11 @@ def replay(path: Path, with_store: bool) -> dict[str, Any]:
     store = None
     tmp = None
     if with_store:
+        from bench._setup import DAEMON_JOURNAL_SYNC
         from risk_manager.store import Store
 
         tmp = tempfile.TemporaryDirectory(prefix="bench-memory-")
-        store = Store(Path(tmp.name) / "risk_manager.db", SystemClock())
+        store = Store(Path(tmp.name) / "risk_manager.db", SystemClock(), journal_synchronous=DAEMON_JOURNAL_SYNC)
     gc.collect()
     rss_start = proc_status_kb("VmRSS")
     samples: list[float | None] = []

@@ -2,7 +2,8 @@
 
 Driven IN-PROCESS with synthetic events: the daemon's real Pipeline (journal → engine → executor),
 a real RiskEngine with every rule on (limits loose, so accounts stay unlocked and all rules run),
-the real Store journal (SQLite, synchronous=FULL, as the daemon opens it) and a real Executor
+the real Store journal (SQLite; synchronous=NORMAL for the journal, as the daemon opens it;
+`--journal-sync FULL` for an fsync per commit) and a real Executor
 whose broker is the simulator (only used if an action fires). Driving 50 accounts at thousands of
 events/s through the simulator's hubs would measure the simulator and the loopback more than the
 daemon. The hub decode step is not included (bench rule_eval / the gateway tests cover it).
@@ -18,6 +19,7 @@ ends < 50 ms behind schedule; reported: the highest rate without backlog, and th
 also kept p99 decision latency < 1 ms.
 
     uv run python -m bench throughput [--accounts 50] [--seconds 5] [--start 500] [--max 64000]
+                                      [--journal-sync NORMAL|FULL]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._setup import DAEMON_JOURNAL_SYNC
 from bench._stats import emit, fail, latency_summary, machine, quiet_logs
 
 CONTRACTS = (
@@ -146,7 +149,7 @@ async def run_step(pipeline: Any, feeder: Feeder, rate: float, seconds: float) -
 
 
 async def run_throughput(n_accounts: int, seconds: float, start_rate: float, max_rate: float,
-                         seed: int, journal_sync: str = "FULL") -> dict[str, Any]:
+                         seed: int, journal_sync: str = DAEMON_JOURNAL_SYNC) -> dict[str, Any]:
     from bench._setup import all_rules_config, sim_contracts
     from risk_manager.clock import SystemClock
     from risk_manager.daemon.adapters import GatewayBroker
@@ -214,8 +217,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--start", type=float, default=500.0, help="first rate (events/s); doubles per step")
     parser.add_argument("--max", type=float, default=64_000.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--journal-sync", choices=("FULL", "NORMAL"), default="FULL",
-                        help="the journal's SQLite synchronous mode (the daemon uses FULL)")
+    parser.add_argument("--journal-sync", choices=("FULL", "NORMAL"), default=DAEMON_JOURNAL_SYNC,
+                        help=f"the journal's SQLite synchronous mode (default: the daemon's, {DAEMON_JOURNAL_SYNC})")
     args = parser.parse_args(argv)
     quiet_logs()
     try:

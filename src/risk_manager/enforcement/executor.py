@@ -12,7 +12,8 @@ Guarantees (SPEC §5, §8):
   attempts are bounded.
 - Flatten/close/cancel run as their own task at once (the lock path never queues behind other
   work); stop placement/modification and partial closes go through a per-account worker queue,
-  so a slow account never delays another.
+  so a slow account never delays another. Every broker call is made `on_lock_path()`, so the
+  REST rate budget serves it before ordinary reads (a reconcile storm cannot delay a close).
 - Every step is audited with monotonic-ns timings: event received, decided, sent, response,
   confirmed.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 from risk_manager.clock import Clock
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
-from risk_manager.enforcement.ports import Broker, Ledger
+from risk_manager.enforcement.ports import Broker, Ledger, on_lock_path
 from risk_manager.engine.actions import (
     Action,
     Alert,
@@ -441,7 +442,8 @@ class Executor:
                 timings.sent_ns = sent
             self.stats["calls"] += 1
             try:
-                await asyncio.wait_for(call(), cfg.call_timeout_s)
+                with on_lock_path():
+                    await asyncio.wait_for(call(), cfg.call_timeout_s)
             except Exception as exc:
                 fault = classify(exc)
                 self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
@@ -478,7 +480,8 @@ class Executor:
         last: BaseException | None = None
         for attempt in range(cfg.max_attempts):
             try:
-                return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
+                with on_lock_path():  # the broker serves enforcement's reads before other reads
+                    return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
             except Exception as exc:
                 last = exc
                 await asyncio.sleep(cfg.retry_wait_s(attempt, exc, classify(exc)))

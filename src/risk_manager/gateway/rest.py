@@ -8,7 +8,9 @@ Retry policy, by what a failure can mean:
   they may have reached the gateway: `MutationUncertain` tells the caller to reconcile first;
 - 401 (any call): one fresh login, then one retry — the gateway did not execute a 401'd call;
 - 429 (any call): wait Retry-After (or a backoff), retry up to a budget, then `RateLimited`.
-Every call goes through `RateBudget` first (sliding window) and has a total timeout.
+Every call goes through `RateBudget` first (sliding window) and has a total timeout. Mutations,
+logins and calls made on the executor's lock path get priority there: ordinary reads (e.g. a
+reconcile after a hub reconnect) leave a reserve of the window to them and never go ahead of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Callable
 import aiohttp
 
 from risk_manager.clock import Clock, SystemClock
+from risk_manager.enforcement.ports import ON_LOCK_PATH
 from risk_manager.events import Account, Contract, Order, Position, Trade
 from risk_manager.gateway import decode
 from risk_manager.gateway.errors import (
@@ -52,6 +55,13 @@ MUTATING_ENDPOINTS = frozenset(
         "Position/partialCloseContract",
     }
 )
+#: Every caller (the lock path too) waits on the single-flight token refresh: never let it queue.
+PRIORITY_ENDPOINTS = MUTATING_ENDPOINTS | {"Auth/loginKey", "Auth/validate"}
+#: Default share of the client budget kept for priority calls (`GatewayRest(mutation_reserve=)`):
+#: 23 of 190, room for ~3 account flattens at once (more take every slot that frees), while a
+#: reconcile of 50 accounts (~151 reads) or a 27-account start-up (~167) still fits in one window.
+#: A quarter (47) pushed those past the window: a minute's delay per reconnect or start-up.
+DEFAULT_RESERVE_SHARE = 0.125
 #: Refresh the token this long before its JWT `exp` (reference §2.2: project-x-py uses 5 min).
 REFRESH_MARGIN_S = 300.0
 
@@ -78,24 +88,45 @@ def _iso(value: datetime) -> str:
 
 
 class RateBudget:
-    """Sliding-window request budget: at most `limit` calls in any `window` seconds.
+    """Sliding-window request budget: at most `limit` calls in any `window` seconds, of which the
+    last `reserve` are kept for priority calls.
 
-    Measured with real monotonic time (it paces real requests against a real server). `pause`
-    holds everybody back after a 429.
+    Priority calls (the lock path: cancels, closes, stop placement, and the reads the executor makes
+    while enforcing) may use the whole `limit`; other calls only `limit - reserve`. While a
+    priority call waits for a slot, no other call takes one, so a close never queues behind a
+    reconcile's reads. Measured with real monotonic time (it paces real requests against a real
+    server). `pause` holds everybody back after a 429: the gateway's limit is one for all calls.
     """
 
-    def __init__(self, limit: int, window: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        reserve: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if limit < 1 or window <= 0:
             raise ValueError(f"rate budget needs limit >= 1 and window > 0, got {limit}/{window}")
+        if not 0 <= reserve < limit:
+            raise ValueError(f"rate budget reserve must be in [0, {limit - 1}] for limit {limit}, got {reserve}")
         self.limit = limit
         self.window = window
+        self.reserve = reserve
         self._monotonic = monotonic
         # A request counts a little longer than the window: arrival at the server lags our
         # send time by a variable amount, and the server's window is measured on arrivals.
         self._span = window + max(0.25, 0.02 * window)
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
+        self._priority_waiting = 0
         self.waits = 0
+        self.priority_waits = 0
+
+    @property
+    def ordinary_limit(self) -> int:
+        """Calls per window that non-priority calls may use."""
+        return self.limit - self.reserve
 
     def _trim(self, now: float) -> None:
         cutoff = now - self._span
@@ -111,22 +142,37 @@ class RateBudget:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
-    async def acquire(self) -> None:
-        waited = False
-        while True:
-            now = self._monotonic()
-            if now < self._paused_until:
-                delay = self._paused_until - now
-            else:
-                self._trim(now)
-                if len(self._sent) < self.limit:
+    def _delay(self, now: float, cap: int) -> float:
+        """Seconds until fewer than `cap` calls are in the window (0 if already so)."""
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._trim(now)
+        over = len(self._sent) - cap
+        return 0.0 if over < 0 else self._sent[over] + self._span - now
+
+    async def acquire(self, priority: bool = False) -> None:
+        cap = self.limit if priority else self.ordinary_limit
+        waiting = False
+        try:
+            while True:
+                now = self._monotonic()
+                delay = self._delay(now, cap)
+                if delay <= 0 and not priority and self._priority_waiting:
+                    # A priority call is due first; look again once it can have gone out.
+                    delay = max(self._delay(now, self.limit), 0.002)
+                if delay <= 0:
                     self._sent.append(now)
-                    if waited:
+                    if waiting:
                         self.waits += 1
+                        self.priority_waits += priority
                     return
-                delay = self._sent[0] + self._span - now
-            waited = True
-            await asyncio.sleep(max(delay, 0.001))
+                if not waiting:
+                    waiting = True
+                    self._priority_waiting += priority
+                await asyncio.sleep(max(delay, 0.001))
+        finally:
+            if waiting and priority:
+                self._priority_waiting -= 1
 
 
 class GatewayRest:
@@ -134,7 +180,10 @@ class GatewayRest:
 
     `api_url` is the host (e.g. https://api.topstepx.com or the simulator's http://127.0.0.1:PORT);
     a trailing "/api" is accepted. `rate_limit` is the server's documented limit (requests,
-    seconds); the client budget keeps 5 % (at least one request) below it.
+    seconds); the client budget keeps 5 % (at least one request) below it. `mutation_reserve` is
+    how many requests of that budget per window ordinary reads may not use, kept for priority calls
+    (mutations, logins, the executor's lock-path reads); None: an eighth of the budget
+    (23 of 190 for the gateway's 200/60 s).
     """
 
     def __init__(
@@ -147,6 +196,7 @@ class GatewayRest:
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         rate_limit: tuple[int, float] | None = (200, 60.0),
+        mutation_reserve: int | None = None,
         read_retries: int = 3,
         retry_429_attempts: int = 3,
         max_retry_after: float = 30.0,
@@ -168,7 +218,11 @@ class GatewayRest:
             self.budget: RateBudget | None = None
         else:
             limit, window = rate_limit
-            self.budget = RateBudget(max(1, limit - max(1, limit // 20)), window)
+            budget = max(1, limit - max(1, limit // 20))
+            reserve = int(budget * DEFAULT_RESERVE_SHARE) if mutation_reserve is None else mutation_reserve
+            if not 0 <= reserve < budget:
+                raise ValueError(f"mutation_reserve must be in [0, {budget - 1}] for a budget of {budget}, got {reserve}")
+            self.budget = RateBudget(budget, window, reserve=reserve)
         self.read_retries = read_retries
         self.retry_429_attempts = retry_429_attempts
         self.max_retry_after = max_retry_after
@@ -305,6 +359,7 @@ class GatewayRest:
     ) -> dict[str, Any]:
         """POST /api/<endpoint>; returns the success envelope or raises a GatewayRestError."""
         mutating = endpoint in MUTATING_ENDPOINTS
+        priority = endpoint in PRIORITY_ENDPOINTS or ON_LOCK_PATH.get()
         url = f"{self.api_url}/api/{endpoint}"
         failures = 0
         rate_limited = 0
@@ -312,7 +367,7 @@ class GatewayRest:
         http = self._http()
         while True:
             if self.budget is not None:
-                await self.budget.acquire()
+                await self.budget.acquire(priority)
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
             sent_token = None
             if auth:
