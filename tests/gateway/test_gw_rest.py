@@ -244,3 +244,11 @@ async def test_rate_budget_pause():
 def test_repr_hides_secrets():
     client = GatewayRest("http://x/api", "user", "super-secret-key")
     assert "super-secret" not in repr(client) and client.api_url == "http://x"
+
+
+def test_envelope_with_nan_is_unreadable_not_decoded():
+    from risk_manager.gateway.rest import GatewayRest
+
+    assert GatewayRest._envelope("Position/searchOpen", '{"success":true,"positions":[{"averagePrice":NaN}]}') is None
+    assert GatewayRest._envelope("Position/searchOpen", '{"success":true,"positions":[]}') == {
+        "success": True, "positions": []}

@@ -43,6 +43,7 @@ from risk_manager.gateway.errors import (
 )
 from risk_manager.gateway.models import error_name
 from risk_manager.gateway.redact import get_logger, redact
+from risk_manager.gateway.signalr_protocol import reject_json_constant
 
 log = get_logger("risk_manager.gateway.rest")
 
@@ -448,7 +449,8 @@ class GatewayRest:
     @staticmethod
     def _envelope(endpoint: str, text: str) -> dict[str, Any] | None:
         try:
-            value = json.loads(text)
+            # NaN/Infinity are not JSON; a NaN price or P&L would make every rule comparison false.
+            value = json.loads(text, parse_constant=reject_json_constant)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None

@@ -102,7 +102,7 @@ class RecordDecoder:
         return self._buffer
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
     # Python's json accepts NaN/Infinity, which JSON does not: a NaN price would make every rule
     # comparison false and a breach would silently never fire.
     raise ValueError(f"non-JSON number {name}")
@@ -110,7 +110,7 @@ def _reject_constant(name: str) -> Any:
 
 def parse(record: str) -> dict[str, Any]:
     try:
-        msg = json.loads(record, parse_constant=_reject_constant)
+        msg = json.loads(record, parse_constant=reject_json_constant)
     except ValueError as exc:
         raise ProtocolError(f"record is not JSON: {exc}") from None
     if not isinstance(msg, dict):
