@@ -35,6 +35,7 @@ from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, Retent
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.enforcement.executor import Executor
+from risk_manager.enforcement.ports import on_lock_path
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
@@ -457,21 +458,50 @@ class Daemon(StatusProviderMixin):
         async with self._reconcile_lock:
             self.counters["reconciles"] += 1
             ids = accounts or list(self.accounts)
-            feed = self.pipeline.feed
-            if accounts is None:
-                try:
-                    for account in await self.rest.search_accounts(only_active=False):
-                        if account.id in self.accounts:
-                            feed(self._rest_event(account))
-                except Exception as exc:
-                    log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
             since = self._trades_start(trades_since) if trades else None
-            results = await asyncio.gather(*(self._reconcile_account(aid, since) for aid in ids),
-                                           return_exceptions=True)
-            for aid, result in zip(ids, results):
-                if isinstance(result, Exception):
-                    log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
+            moved = await self._read_accounts(reason) if accounts is None else set()
+            # At-risk accounts first, on the lock path (the rate budget's reserve): a loss realized
+            # while we were not listening must not wait behind the reads of flat accounts.
+            at_risk = [aid for aid in ids if aid in moved or self._at_risk(aid)]
+            if at_risk:
+                with on_lock_path():
+                    await self._reconcile_accounts(reason, at_risk, since)
+                self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+            await self._reconcile_accounts(reason, [aid for aid in ids if aid not in at_risk], since)
             self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+
+    async def _read_accounts(self, reason: str) -> set[int]:
+        """Account/search (one read, on the lock path); returns the guarded accounts whose balance
+        moved since we last saw it: they traded while we were not listening, so they are at risk."""
+        assert self.engine is not None and self.pipeline is not None
+        try:
+            with on_lock_path():
+                found = await self.rest.search_accounts(only_active=False)
+        except Exception as exc:
+            log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
+            return set()
+        moved: set[int] = set()
+        for account in found:
+            if account.id not in self.accounts:
+                continue
+            known = self.engine.state(account.id).balance
+            if known is not None and account.balance is not None and account.balance != known:
+                moved.add(account.id)
+            self.pipeline.feed(self._rest_event(account))
+        return moved
+
+    def _at_risk(self, aid: int) -> bool:
+        """Holds positions or working orders, or is locked: where a missed event costs money."""
+        assert self.engine is not None
+        state = self.engine.state(aid)
+        return bool(state.positions or state.orders or self.engine.locks.is_locked(aid))
+
+    async def _reconcile_accounts(self, reason: str, ids: list[int], since: datetime | None) -> None:
+        results = await asyncio.gather(*(self._reconcile_account(aid, since) for aid in ids),
+                                       return_exceptions=True)
+        for aid, result in zip(ids, results):
+            if isinstance(result, Exception):
+                log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
 
     def _trades_start(self, since: datetime | None) -> datetime | None:
         """Where a trade read starts: the trading day start, or `since` when that is later."""
@@ -683,9 +713,7 @@ class Daemon(StatusProviderMixin):
                     self._user_down_since = self._user_down_at = None
                 continue
             try:
-                watch = [aid for aid in self.accounts
-                         if self.engine.locks.is_locked(aid) or self.engine.state(aid).positions
-                         or self.engine.state(aid).orders]
+                watch = [aid for aid in self.accounts if self._at_risk(aid)]
                 if watch:
                     # Three reads per account per poll; stay well inside the 200/60 s REST budget.
                     interval = max(interval, len(watch) * 3 * 60.0 / POLL_BUDGET_PER_MIN)

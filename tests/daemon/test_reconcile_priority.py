@@ -1,0 +1,128 @@
+"""A reconcile reads at-risk accounts first, on the lock path, so a full read share cannot delay them.
+
+The real daemon (in-process) against the real simulator. With the share of the REST budget that
+ordinary reads may use exhausted, a reconcile must still read at once (from the reserve) the
+accounts that hold a position or a working order, are locked, or whose balance moved while the
+user hub was down; the flat, quiet accounts wait for the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.helpers import (BUY, LIMIT, MNQ, R03_REALIZED, Trader, account_locks, get_status, lose_60,
+                          wait_for, write_config)
+from risk_manager.daemon.app import Daemon
+from risk_manager.sim import Simulator
+
+pytestmark = pytest.mark.timeout(60)
+
+RECONCILE_READS = {"/api/trade/search", "/api/position/searchopen", "/api/order/searchopen"}
+
+
+def reads_by_account(log: list[dict[str, Any]], after_seq: int) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for row in log:
+        body = row["body"] if isinstance(row["body"], dict) else {}
+        if row["seq"] > after_seq and "accountId" in body:
+            out.setdefault(body["accountId"], set()).add(row["path"].lower())
+    return out
+
+
+async def test_at_risk_accounts_are_reconciled_first_from_the_reserve(tmp_path: Path) -> None:
+    sim = Simulator(accounts=5, seed=3, speed=0.0)
+    await sim.start()
+    holding, ordering, locked, *flat = sim.info()["accounts"]
+    write_config(tmp_path / "config", sim.info()["api"], sim.info()["accounts"])
+    daemon = Daemon(tmp_path / "config", environ={"PROJECTX_API_KEY": "sim-key"},
+                    console_log=False, configure_logging=False)
+    trader = Trader(sim.info()["api"])
+    reconcile: asyncio.Task[None] | None = None
+    try:
+        await daemon.start()
+        engine, executor, budget = daemon.engine, daemon.executor, daemon.rest.budget
+        assert engine is not None and executor is not None and budget is not None
+        await trader.login()
+        await trader.price(MNQ, 20000.0)
+        await trader.place(holding, MNQ, BUY, 1)
+        await trader.place(ordering, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
+        await daemon.admin_lock(locked, None, True, "test: locked until reset", "tester")
+
+        async def engine_sees_it() -> bool:
+            return bool(engine.state(holding).positions and engine.state(ordering).orders
+                        and engine.locks.is_locked(locked) and not executor.busy(locked))
+
+        await wait_for(engine_sees_it, what="the position, the order and the lock in the engine")
+        assert not any(daemon._at_risk(aid) for aid in flat)
+
+        # Other ordinary reads took the whole read share of the window.
+        while budget.used < budget.ordinary_limit:
+            await budget.acquire()
+        seq = sim.request_log[-1]["seq"]
+        reconcile = asyncio.create_task(daemon.reconcile(reason="test: user hub reconnect"))
+
+        async def at_risk_read() -> bool:
+            reads = reads_by_account(list(sim.request_log), seq)
+            return all(reads.get(aid, set()) >= RECONCILE_READS for aid in (holding, ordering, locked))
+
+        await wait_for(at_risk_read, timeout=10.0, what="the at-risk accounts' reconcile reads")
+        log = list(sim.request_log)
+        waiting = reads_by_account(log, seq)
+        assert not any(aid in waiting for aid in flat), f"flat accounts went first: {waiting}"
+        assert [r["path"] for r in log if r["seq"] > seq and r["path"].lower() == "/api/account/search"] \
+            == ["/api/Account/search"], "Account/search goes first, once, from the reserve"
+        assert not reconcile.done(), "the flat accounts' reads should still wait for the window"
+        assert daemon.rest.stats["http_429"] == 0
+    finally:
+        if reconcile is not None:
+            reconcile.cancel()
+            await asyncio.gather(reconcile, return_exceptions=True)
+        await daemon.shutdown()
+        await trader.close()
+        await sim.stop()
+
+
+async def test_account_that_traded_while_the_hub_was_down_is_read_at_once(tmp_path: Path) -> None:
+    """Flat when the hub dropped, so not at risk by what the engine holds: its moved balance in
+    Account/search is what puts it first, and the loss it realized is enforced without waiting."""
+    sim = Simulator(accounts=4, seed=4, speed=0.0)
+    await sim.start()
+    trading, *quiet = sim.info()["accounts"]
+    write_config(tmp_path / "config", sim.info()["api"], sim.info()["accounts"], R03_REALIZED)
+    daemon = Daemon(tmp_path / "config", environ={"PROJECTX_API_KEY": "sim-key"},
+                    console_log=False, configure_logging=False)
+    trader = Trader(sim.info()["api"])
+    try:
+        await daemon.start()
+        budget, hub = daemon.rest.budget, daemon.user_hub
+        assert budget is not None and hub is not None
+        await trader.login()
+        while budget.used < budget.ordinary_limit:
+            await budget.acquire()
+        seq = sim.request_log[-1]["seq"]
+        await trader.fault(kind="drop_user_hub", down_ms=1500)
+
+        async def hub_down() -> bool:
+            return not hub.connected
+
+        await wait_for(hub_down, what="the user hub to drop")
+        await lose_60(trader, trading)  # -$60 realized, unseen: R03 ($50) is breached
+
+        async def locked_and_flat() -> bool:
+            status = await get_status(daemon.status_url)  # type: ignore[arg-type]
+            locked = any(lock["rule"] == "R03" for lock in account_locks(status, trading))
+            return locked and await trader.flat(trading)
+
+        # Well inside the ~60 s the ordinary reads wait for the window.
+        await wait_for(locked_and_flat, timeout=15.0, what="the loss made while blind to be enforced")
+        waiting = reads_by_account(list(sim.request_log), seq)
+        assert not any(aid in waiting for aid in quiet), f"quiet accounts went first: {waiting}"
+        assert daemon.rest.stats["http_429"] == 0
+    finally:
+        await daemon.shutdown()
+        await trader.close()
+        await sim.stop()
