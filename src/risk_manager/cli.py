@@ -114,8 +114,5 @@ def _add_subapps() -> None:
 
 
 def main() -> None:
-    try:
-        _add_subapps()
-    except ImportError:  # pragma: no cover - only while a sub-app is missing from the tree
-        pass
+    _add_subapps()
     app()

@@ -28,6 +28,7 @@ def test_busyday_lines_are_exactly_event_to_json_and_deterministic(tmp_path: Pat
     second = generate_busy_day(tmp_path / "b.jsonl", hours=0.02, fills=20, seed=3)
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert first.quotes > 0.02 * 3600 * 40 * 3 * 0.5 and first.fills == 20
+    assert (second.quotes, second.fills) == (first.quotes, first.fills)
     last_ns = 0
     realized: dict[int, float] = {}
     kinds = set()
