@@ -168,3 +168,20 @@ async def test_lock_path_reads_use_the_reserve(fake) -> None:
         assert [c[0] for c in fake.calls].count("Order/searchOpen") == 7
     finally:
         await rest.close()
+
+
+async def test_urgent_reads_use_part_of_the_reserve_but_never_the_last_slots() -> None:
+    budget = RateBudget(6, 0.3, reserve=4)  # ordinary 2, urgent up to 4, enforcement 6
+    assert budget.enforcement_reserve == 2
+    for _ in range(2):
+        await budget.acquire()
+    for _ in range(2):
+        await budget.acquire(urgent=True)  # reconcile of at-risk accounts: into the reserve
+    assert budget.waits == 0
+    urgent = asyncio.create_task(budget.acquire(urgent=True))
+    await asyncio.sleep(0.05)
+    assert not urgent.done()  # the last two slots stay for enforcement
+    for _ in range(2):
+        await asyncio.wait_for(budget.acquire(priority=True), 0.05)  # a close goes out at once
+    assert budget.priority_waits == 0
+    await asyncio.wait_for(urgent, 5)  # the urgent read goes once the window slides

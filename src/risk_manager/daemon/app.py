@@ -35,7 +35,7 @@ from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, Retent
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.enforcement.executor import Executor
-from risk_manager.enforcement.ports import on_lock_path
+from risk_manager.enforcement.ports import on_risk_read_path
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
@@ -460,11 +460,12 @@ class Daemon(StatusProviderMixin):
             ids = accounts or list(self.accounts)
             since = self._trades_start(trades_since) if trades else None
             moved = await self._read_accounts(reason) if accounts is None else set()
-            # At-risk accounts first, on the lock path (the rate budget's reserve): a loss realized
-            # while we were not listening must not wait behind the reads of flat accounts.
+            # At-risk accounts first, as urgent reads (part of the rate budget's reserve): a loss
+            # realized while we were not listening must not wait behind the reads of flat
+            # accounts, and these reads still leave the last slots to enforcement.
             at_risk = [aid for aid in ids if aid in moved or self._at_risk(aid)]
             if at_risk:
-                with on_lock_path():
+                with on_risk_read_path():
                     await self._reconcile_accounts(reason, at_risk, since)
                 self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
             await self._reconcile_accounts(reason, [aid for aid in ids if aid not in at_risk], since)
@@ -475,7 +476,7 @@ class Daemon(StatusProviderMixin):
         moved since we last saw it: they traded while we were not listening, so they are at risk."""
         assert self.engine is not None and self.pipeline is not None
         try:
-            with on_lock_path():
+            with on_risk_read_path():
                 found = await self.rest.search_accounts(only_active=False)
         except Exception as exc:
             log.warning("reconcile (%s): Account/search failed: %s", reason, exc)

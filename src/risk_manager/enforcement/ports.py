@@ -22,6 +22,11 @@ from risk_manager.events import Order, Position
 ON_LOCK_PATH: ContextVar[bool] = ContextVar("risk_manager_on_lock_path", default=False)
 
 
+#: Reads that look for a breach (reconciling accounts at risk): ahead of ordinary reads, but they
+#: may not take the last slots of the rate budget, which stay for enforcement itself.
+ON_RISK_READ_PATH: ContextVar[bool] = ContextVar("risk_manager_on_risk_read_path", default=False)
+
+
 @contextmanager
 def on_lock_path() -> Iterator[None]:
     token = ON_LOCK_PATH.set(True)
@@ -29,6 +34,15 @@ def on_lock_path() -> Iterator[None]:
         yield
     finally:
         ON_LOCK_PATH.reset(token)
+
+
+@contextmanager
+def on_risk_read_path() -> Iterator[None]:
+    token = ON_RISK_READ_PATH.set(True)
+    try:
+        yield
+    finally:
+        ON_RISK_READ_PATH.reset(token)
 
 
 class Broker(Protocol):

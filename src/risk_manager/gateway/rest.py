@@ -28,7 +28,7 @@ from typing import Any, Callable
 import aiohttp
 
 from risk_manager.clock import Clock, SystemClock
-from risk_manager.enforcement.ports import ON_LOCK_PATH
+from risk_manager.enforcement.ports import ON_LOCK_PATH, ON_RISK_READ_PATH
 from risk_manager.events import Account, Contract, Order, Position, Trade
 from risk_manager.gateway import decode
 from risk_manager.gateway.errors import (
@@ -114,6 +114,9 @@ class RateBudget:
         self.limit = limit
         self.window = window
         self.reserve = reserve
+        #: Of the reserve, this many slots per window only priority calls may take; urgent reads
+        #: (reconciling accounts at risk) use the rest, so they can never starve a close.
+        self.enforcement_reserve = (reserve + 1) // 2
         self._monotonic = monotonic
         # A request counts a little longer than the window: arrival at the server lags our
         # send time by a variable amount, and the server's window is measured on arrivals.
@@ -151,8 +154,13 @@ class RateBudget:
         over = len(self._sent) - cap
         return 0.0 if over < 0 else self._sent[over] + self._span - now
 
-    async def acquire(self, priority: bool = False) -> None:
-        cap = self.limit if priority else self.ordinary_limit
+    async def acquire(self, priority: bool = False, *, urgent: bool = False) -> None:
+        if priority:
+            cap = self.limit
+        elif urgent:
+            cap = self.limit - self.enforcement_reserve
+        else:
+            cap = self.ordinary_limit
         waiting = False
         try:
             while True:
@@ -361,6 +369,7 @@ class GatewayRest:
         """POST /api/<endpoint>; returns the success envelope or raises a GatewayRestError."""
         mutating = endpoint in MUTATING_ENDPOINTS
         priority = endpoint in PRIORITY_ENDPOINTS or ON_LOCK_PATH.get()
+        urgent = not priority and ON_RISK_READ_PATH.get()
         url = f"{self.api_url}/api/{endpoint}"
         failures = 0
         rate_limited = 0
@@ -368,7 +377,7 @@ class GatewayRest:
         http = self._http()
         while True:
             if self.budget is not None:
-                await self.budget.acquire(priority)
+                await self.budget.acquire(priority, urgent=urgent)
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
             sent_token = None
             if auth:
