@@ -35,7 +35,7 @@ from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, Retent
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.enforcement.executor import Executor
-from risk_manager.enforcement.ports import on_risk_read_path
+from risk_manager.gateway.priority import on_risk_read_path
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine

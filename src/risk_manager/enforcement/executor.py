@@ -29,7 +29,8 @@ from typing import Any
 
 from risk_manager.clock import Clock
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
-from risk_manager.enforcement.ports import Broker, Ledger, on_lock_path
+from risk_manager.enforcement.ports import Broker, Ledger
+from risk_manager.gateway.priority import on_lock_path
 from risk_manager.engine.actions import (
     Action,
     Alert,

@@ -7,42 +7,10 @@ in one file and its failure handling does not depend on how a client spells its 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, Protocol
 
 from risk_manager.engine.actions import Lock
 from risk_manager.events import Order, Position
-
-
-#: True while the executor enforces (its reads and mutations, in its task and the tasks it starts).
-#: A broker with a shared rate budget serves these calls first (gateway.rest.RateBudget reserve), so
-#: the kill switch's own searchOpen/confirm reads never wait behind reconciliation reads.
-ON_LOCK_PATH: ContextVar[bool] = ContextVar("risk_manager_on_lock_path", default=False)
-
-
-#: Reads that look for a breach (reconciling accounts at risk): ahead of ordinary reads, but they
-#: may not take the last slots of the rate budget, which stay for enforcement itself.
-ON_RISK_READ_PATH: ContextVar[bool] = ContextVar("risk_manager_on_risk_read_path", default=False)
-
-
-@contextmanager
-def on_lock_path() -> Iterator[None]:
-    token = ON_LOCK_PATH.set(True)
-    try:
-        yield
-    finally:
-        ON_LOCK_PATH.reset(token)
-
-
-@contextmanager
-def on_risk_read_path() -> Iterator[None]:
-    token = ON_RISK_READ_PATH.set(True)
-    try:
-        yield
-    finally:
-        ON_RISK_READ_PATH.reset(token)
 
 
 class Broker(Protocol):

@@ -28,7 +28,6 @@ from typing import Any, Callable
 import aiohttp
 
 from risk_manager.clock import Clock, SystemClock
-from risk_manager.enforcement.ports import ON_LOCK_PATH, ON_RISK_READ_PATH
 from risk_manager.events import Account, Contract, Order, Position, Trade
 from risk_manager.gateway import decode
 from risk_manager.gateway.errors import (
@@ -42,6 +41,7 @@ from risk_manager.gateway.errors import (
     RateLimited,
 )
 from risk_manager.gateway.models import error_name
+from risk_manager.gateway.priority import ON_LOCK_PATH, ON_RISK_READ_PATH
 from risk_manager.gateway.redact import get_logger, redact
 from risk_manager.gateway.signalr_protocol import reject_json_constant
 
