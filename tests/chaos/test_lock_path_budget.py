@@ -1,11 +1,11 @@
 """Enforcement is not queued behind reconciliation reads for the REST rate budget.
 
-The real daemon (in-process) guards 20 simulator accounts; the simulator enforces the gateway's
-real limit (200 requests / 60 s, HTTP 429 beyond). Start-up plus the reconcile of every account
-after a user-hub reconnect exhaust the share of the budget reads may use, so the rest of that
-reconcile waits for the 60 s window. A breach arriving over the hub meanwhile must still be
-enforced at once: the executor's reads and its cancel/close use the reserve, and nothing is
-answered 429.
+The real daemon (in-process) guards 50 simulator accounts (SPEC's most); the simulator enforces
+the gateway's real limit (200 requests / 60 s, HTTP 429 beyond). Start-up reads every account in
+full (1 + 3 × 50) and then sweeps the quiet ones, which exhausts the share of the budget reads may
+use, so the sweep waits for the 60 s window. A user-hub reconnect then reconciles the account at
+risk from the reserve, and a breach arriving over the hub must be enforced at once: the
+executor's reads and its cancel/close use the reserve, and nothing is answered 429.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 MNQ = "CON.F.US.MNQ.U26"
 BUY, SELL, LIMIT = 0, 1, 1
 RULES = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
-ACCOUNTS = 20  # start-up ≈ 3 + 2 × (1 + 3 × 20) reads; one more reconcile then overflows the share
+ACCOUNTS = 50  # start-up ≈ 3 + (1 + 3 × 50) + 1 reads, then 2 per quiet account: over the share
 
 
 async def test_breach_enforced_while_reconcile_reads_wait_for_the_window(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ async def test_breach_enforced_while_reconcile_reads_wait_for_the_window(tmp_pat
         async def reads_exhausted() -> bool:
             return daemon.counters.get("reconciles", 0) > reconnects and budget.used >= budget.ordinary_limit
 
-        await wait_for(reads_exhausted, timeout=15.0, what="the reconnect's reconcile to exhaust the read share")
+        await wait_for(reads_exhausted, timeout=15.0, what="the reads to exhaust their share")
         reads_before = sum(1 for r in sim.request_log if "search" in r["path"].lower())
 
         await trader.price(MNQ, 19960.0)
@@ -64,7 +64,8 @@ async def test_breach_enforced_while_reconcile_reads_wait_for_the_window(tmp_pat
 
         # Well inside the 60 s the waiting reads need: the flatten did not queue behind them.
         await wait_for(locked_and_flat, timeout=15.0, interval=0.1, what="locked and flat")
-        assert budget.used >= budget.ordinary_limit, "the reconcile's reads were not held back"
+        assert budget.used >= budget.ordinary_limit, "the sweep's reads were not held back"
+        assert daemon.reconciler is not None and daemon.reconciler.sweep_pending > 0, "the sweep should still wait"
         log = list(sim.request_log)
         closes = [r for r in log if r["path"].lower() == "/api/position/closecontract"]
         cancels = [r for r in log if r["path"].lower() == "/api/order/cancel"]

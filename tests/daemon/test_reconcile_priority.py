@@ -3,7 +3,8 @@
 The real daemon (in-process) against the real simulator. With the share of the REST budget that
 ordinary reads may use exhausted, a reconcile must still read at once (from the reserve) the
 accounts that hold a position or a working order, are locked, or whose balance moved while the
-user hub was down; the flat, quiet accounts wait for the window.
+user hub was down; the flat, quiet accounts are left to a background sweep that waits for the
+window without holding the reconcile up.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def reads_by_account(log: list[dict[str, Any]], after_seq: int) -> dict[int, set
     return out
 
 
+def sweep_done(daemon: Daemon) -> Any:
+    async def check() -> bool:
+        return daemon.reconciler is not None and daemon.reconciler.sweep_pending == 0
+    return check
+
+
 async def test_at_risk_accounts_are_reconciled_first_from_the_reserve(tmp_path: Path) -> None:
     sim = Simulator(accounts=5, seed=3, speed=0.0)
     await sim.start()
@@ -58,6 +65,7 @@ async def test_at_risk_accounts_are_reconciled_first_from_the_reserve(tmp_path: 
 
         await wait_for(engine_sees_it, what="the position, the order and the lock in the engine")
         assert not any(daemon._at_risk(aid) for aid in flat)
+        await wait_for(sweep_done(daemon), what="the start-up sweep of quiet accounts")
 
         # Other ordinary reads took the whole read share of the window.
         while budget.used < budget.ordinary_limit:
@@ -70,12 +78,15 @@ async def test_at_risk_accounts_are_reconciled_first_from_the_reserve(tmp_path: 
             return all(reads.get(aid, set()) >= RECONCILE_READS for aid in (holding, ordering, locked))
 
         await wait_for(at_risk_read, timeout=10.0, what="the at-risk accounts' reconcile reads")
+        await asyncio.wait_for(reconcile, 10.0)  # done: the quiet accounts do not hold it up
         log = list(sim.request_log)
         waiting = reads_by_account(log, seq)
         assert not any(aid in waiting for aid in flat), f"flat accounts went first: {waiting}"
         assert [r["path"] for r in log if r["seq"] > seq and r["path"].lower() == "/api/account/search"] \
             == ["/api/Account/search"], "Account/search goes first, once, from the reserve"
-        assert not reconcile.done(), "the flat accounts' reads should still wait for the window"
+        reconciler = daemon.reconciler
+        assert reconciler is not None
+        assert reconciler.sweep_pending >= len(flat) - 1, "the quiet accounts wait in the sweep"
         assert daemon.rest.stats["http_429"] == 0
     finally:
         if reconcile is not None:
@@ -101,6 +112,7 @@ async def test_account_that_traded_while_the_hub_was_down_is_read_at_once(tmp_pa
         budget, hub = daemon.rest.budget, daemon.user_hub
         assert budget is not None and hub is not None
         await trader.login()
+        await wait_for(sweep_done(daemon), what="the start-up sweep of quiet accounts")
         while budget.used < budget.ordinary_limit:
             await budget.acquire()
         seq = sim.request_log[-1]["seq"]
@@ -122,6 +134,46 @@ async def test_account_that_traded_while_the_hub_was_down_is_read_at_once(tmp_pa
         waiting = reads_by_account(list(sim.request_log), seq)
         assert not any(aid in waiting for aid in quiet), f"quiet accounts went first: {waiting}"
         assert daemon.rest.stats["http_429"] == 0
+    finally:
+        await daemon.shutdown()
+        await trader.close()
+        await sim.stop()
+
+
+async def test_quiet_accounts_cost_one_sweep_each_and_a_gap_order_is_found(tmp_path: Path) -> None:
+    """After a reconnect, a flat account whose balance did not move is not read in full (no
+    Trade/search, no Position/searchOpen: without a fill nothing it holds can have changed): the
+    sweep re-reads its open orders, and so finds a resting order placed while the hub was down
+    (no fill, so the balance could not tell)."""
+    sim = Simulator(accounts=3, seed=6, speed=0.0)
+    await sim.start()
+    ordering, *others = sim.info()["accounts"]
+    write_config(tmp_path / "config", sim.info()["api"], sim.info()["accounts"])
+    daemon = Daemon(tmp_path / "config", environ={"PROJECTX_API_KEY": "sim-key"},
+                    console_log=False, configure_logging=False)
+    trader = Trader(sim.info()["api"])
+    try:
+        await daemon.start()
+        engine, hub = daemon.engine, daemon.user_hub
+        assert engine is not None and hub is not None
+        await trader.login()
+        await trader.price(MNQ, 20000.0)
+        await trader.fault(kind="drop_user_hub", down_ms=1500)
+
+        async def hub_down() -> bool:
+            return not hub.connected
+
+        await wait_for(hub_down, what="the user hub to drop")
+        seq = sim.request_log[-1]["seq"]
+        reply = await trader.place(ordering, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
+        order_id = reply["orderId"]
+
+        async def order_seen() -> bool:
+            return order_id in engine.state(ordering).orders
+
+        await wait_for(order_seen, timeout=15.0, what="the gap's order found by the sweep")
+        reads = reads_by_account(list(sim.request_log), seq)
+        assert reads.get(ordering, set()) & RECONCILE_READS == {"/api/order/searchopen"}, reads
     finally:
         await daemon.shutdown()
         await trader.close()

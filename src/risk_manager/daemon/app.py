@@ -34,12 +34,12 @@ from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
 from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, RetentionPolicy
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
+from risk_manager.daemon.reconcile import Reconciler
 from risk_manager.enforcement.executor import Executor
-from risk_manager.gateway.priority import on_risk_read_path
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
-from risk_manager.events import Event, EventKind, Order, OrderStatus, Position, make_event
+from risk_manager.events import Event, EventKind
 
 log = logging.getLogger("risk_manager.daemon")
 
@@ -99,6 +99,7 @@ class Daemon(StatusProviderMixin):
         self.engine: RiskEngine | None = None
         self.executor: Executor | None = None
         self.pipeline: Pipeline | None = None
+        self.reconciler: Reconciler | None = None
         self.user_hub: Any = None
         self.market_hub: Any = None
         self.status_api: Any = None
@@ -119,12 +120,8 @@ class Daemon(StatusProviderMixin):
         #: Start-up stopped waiting for the first user-hub connection: whoever connects it later
         #: must reconcile (with trades), since nothing has read REST after subscribing.
         self._first_connect_late = False
-        #: Trade id → voided, of trades already fed from REST: a re-read (every blind poll) feeds
-        #: only what is new or changed, so repeated reads do not fill the journal.
-        self._rest_trades: dict[int, bool] = {}
         self._blind_alerted = False
         self._blind_flattened = False
-        self._reconcile_lock = asyncio.Lock()
         self._fetching_contracts: set[str] = set()
         self._guard_next: dict[int, float] = {}
         self._day: Any = None
@@ -223,6 +220,8 @@ class Daemon(StatusProviderMixin):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.reconciler is not None:
+            await self.reconciler.close()
         if self.executor is not None:
             finished = await self.executor.drain(30.0)
             if not finished:
@@ -368,6 +367,8 @@ class Daemon(StatusProviderMixin):
                                  publish=self._publish, merge_quote=merge_quote)
         self.pipeline.after_event = self._after_event
         self.pipeline.after_dispatch = self._after_dispatch
+        self.reconciler = Reconciler(self.rest, self.engine, self.pipeline, self.clock, self.accounts,
+                                     counters=self.counters)
         self._risk_mtime = self._mtime()
 
     async def _recover(self) -> None:
@@ -412,13 +413,13 @@ class Daemon(StatusProviderMixin):
         gw = self.config.accounts.gateway
         token = self.rest.token
         self.user_hub = UserHub(
-            gw.user_hub_url, token, account_ids=list(self.accounts), on_event=self.pipeline.feed,
+            gw.user_hub_url, token, account_ids=list(self.accounts), on_events=self.pipeline.feed_many,
             on_disconnected=self._user_hub_down, on_reconnected=self._hub_reconnected,
             on_connected=self._user_hub_connected, clock=self.clock,
         )
         self.market_hub = MarketHub(
             gw.market_hub_url, token, contract_ids=sorted(self._wanted_contracts),
-            on_event=self.pipeline.feed, on_reconnected=self._market_reconnected, clock=self.clock,
+            on_events=self.pipeline.feed_many, on_reconnected=self._market_reconnected, clock=self.clock,
         )
         await self.user_hub.start()
         await self.market_hub.start()
@@ -451,100 +452,16 @@ class Daemon(StatusProviderMixin):
     # reconciliation
     # ======================================================================================
     async def reconcile(self, reason: str, accounts: list[int] | None = None, *,
-                        trades: bool = True, trades_since: datetime | None = None) -> None:
-        """Bring the engine in line with REST: accounts, positions, orders and (with `trades`)
-        the trades since the trading day start, or since `trades_since` when that is later."""
-        assert self.engine is not None and self.pipeline is not None
-        async with self._reconcile_lock:
-            self.counters["reconciles"] += 1
-            ids = accounts or list(self.accounts)
-            since = self._trades_start(trades_since) if trades else None
-            moved = await self._read_accounts(reason) if accounts is None else set()
-            # At-risk accounts first, as urgent reads (part of the rate budget's reserve): a loss
-            # realized while we were not listening must not wait behind the reads of flat
-            # accounts, and these reads still leave the last slots to enforcement.
-            at_risk = [aid for aid in ids if aid in moved or self._at_risk(aid)]
-            if at_risk:
-                with on_risk_read_path():
-                    await self._reconcile_accounts(reason, at_risk, since)
-                self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
-            await self._reconcile_accounts(reason, [aid for aid in ids if aid not in at_risk], since)
-            self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
-
-    async def _read_accounts(self, reason: str) -> set[int]:
-        """Account/search (one read, on the lock path); returns the guarded accounts whose balance
-        moved since we last saw it: they traded while we were not listening, so they are at risk."""
-        assert self.engine is not None and self.pipeline is not None
-        try:
-            with on_risk_read_path():
-                found = await self.rest.search_accounts(only_active=False)
-        except Exception as exc:
-            log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
-            return set()
-        moved: set[int] = set()
-        for account in found:
-            if account.id not in self.accounts:
-                continue
-            known = self.engine.state(account.id).balance
-            if known is not None and account.balance is not None and account.balance != known:
-                moved.add(account.id)
-            self.pipeline.feed(self._rest_event(account))
-        return moved
+                        trades: bool = True, trades_since: datetime | None = None,
+                        read_accounts: bool | None = None) -> None:
+        """Bring the engine in line with REST (see `daemon.reconcile`)."""
+        assert self.reconciler is not None
+        await self.reconciler.reconcile(reason, accounts, trades=trades, trades_since=trades_since,
+                                        read_accounts=read_accounts)
 
     def _at_risk(self, aid: int) -> bool:
-        """Holds positions or working orders, or is locked: where a missed event costs money."""
-        assert self.engine is not None
-        state = self.engine.state(aid)
-        return bool(state.positions or state.orders or self.engine.locks.is_locked(aid))
-
-    async def _reconcile_accounts(self, reason: str, ids: list[int], since: datetime | None) -> None:
-        results = await asyncio.gather(*(self._reconcile_account(aid, since) for aid in ids),
-                                       return_exceptions=True)
-        for aid, result in zip(ids, results):
-            if isinstance(result, Exception):
-                log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
-
-    def _trades_start(self, since: datetime | None) -> datetime | None:
-        """Where a trade read starts: the trading day start, or `since` when that is later."""
-        assert self.engine is not None
-        day_start = self.engine.day_start
-        if day_start is None or since is None:
-            return day_start or since
-        return max(day_start, since)
-
-    async def _reconcile_account(self, aid: int, trades_since: datetime | None) -> None:
-        assert self.engine is not None and self.pipeline is not None
-        feed = self.pipeline.feed
-        if trades_since is not None:
-            for trade in await self.rest.search_trades(aid, trades_since):
-                if self._rest_trades.get(trade.id) is not trade.voided:
-                    self._rest_trades[trade.id] = trade.voided
-                    feed(self._rest_event(trade))
-        positions, orders = await asyncio.gather(self.rest.search_open_positions(aid),
-                                                 self.rest.search_open_orders(aid))
-        state = self.engine.state(aid)
-        open_contracts = {p.contract_id for p in positions if p.size > 0}
-        for position in positions:
-            feed(self._rest_event(position))
-        for cid, held in list(state.positions.items()):
-            if cid not in open_contracts:  # closed while we were not listening
-                feed(self._rest_event(Position(
-                    id=held.position_id, account_id=aid, contract_id=cid, type=0, size=0,
-                    average_price=held.average_price)))
-        open_ids = {o.id for o in orders}
-        for order in orders:
-            feed(self._rest_event(order))
-        vanished = [o for oid, o in list(state.orders.items()) if oid not in open_ids
-                    and o.status != OrderStatus.SUSPENDED]  # searchOpen never lists suspended children
-        for order in vanished:
-            feed(self._rest_event(Order(
-                id=order.id, account_id=aid, contract_id=order.contract_id,
-                status=OrderStatus.CANCELLED, type=order.type, side=order.side, size=order.size,
-                symbol_id=order.symbol_id, stop_price=order.stop_price, limit_price=order.limit_price)))
-
-    def _rest_event(self, payload: Any) -> Event:
-        return make_event(payload, source="rest", received_ns=time.monotonic_ns(),
-                          received_at=self.clock.now())
+        assert self.reconciler is not None
+        return self.reconciler.at_risk(aid)
 
     # ======================================================================================
     # hub callbacks
@@ -650,7 +567,7 @@ class Daemon(StatusProviderMixin):
                 self.pipeline.dispatch(self.engine.tick(now))
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
-                    self._rest_trades.clear()  # later reads start at the new day
+                    self.reconciler.new_trading_day()  # type: ignore[union-attr]
                     self._record_reset(now)
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
@@ -715,14 +632,15 @@ class Daemon(StatusProviderMixin):
                 continue
             try:
                 watch = [aid for aid in self.accounts if self._at_risk(aid)]
-                if watch:
-                    # Three reads per account per poll; stay well inside the 200/60 s REST budget.
-                    interval = max(interval, len(watch) * 3 * 60.0 / POLL_BUDGET_PER_MIN)
-                    self.counters["polls"] += 1
-                    # Trades over the gap too, so a loss realized while blind still trips R03.
-                    since = self._user_down_at - BLIND_TRADES_MARGIN if self._user_down_at else None
-                    await self.reconcile(reason="poll while user hub down", accounts=watch,
-                                         trades_since=since)
+                # Account/search plus three reads per watched account; stay well inside the
+                # 200/60 s REST budget. Account/search adds a quiet account that starts trading
+                # while we are blind (its balance moves with the first fill's fees).
+                interval = max(interval, (1 + len(watch) * 3) * 60.0 / POLL_BUDGET_PER_MIN)
+                self.counters["polls"] += 1
+                # Trades over the gap too, so a loss realized while blind still trips R03.
+                since = self._user_down_at - BLIND_TRADES_MARGIN if self._user_down_at else None
+                await self.reconcile(reason="poll while user hub down", accounts=watch,
+                                     trades_since=since, read_accounts=True)
                 if self._user_down_since is None:  # the hub came back during the poll
                     continue
                 blind_for = time.monotonic() - self._user_down_since
