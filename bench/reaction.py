@@ -5,14 +5,18 @@ account is locked by a real R03 breach (a losing round trip), then the scripted 
 resting limit orders at random moments (mean gap 0.4 s: the daemon's REST client keeps to the
 gateway's 200 requests/60 s, one cancel each) through the simulator REST, on 10 contracts, while the
 simulator streams Q quotes/s across those contracts to the daemon (a second, unlocked guarded
-account holds one contract of each, so the daemon subscribes to and evaluates all their quotes). Reported, from the simulator's `/sim/log` arrival times and the daemon's
-own journal (both `time.monotonic_ns()`, one machine):
+account holds one contract of each, so the daemon subscribes to and evaluates all their quotes). Reported, from
+the simulator's request log (`/sim/log`: arrival times), its push log (`/sim/pushes`: emit times of
+user-hub records) and the daemon's own journal (all `time.monotonic_ns()`, one machine):
 
-- `place_to_cancel`: /api/Order/place request arrived → /api/Order/cancel request arrived. The
-  simulator does not record when it emits the GatewayUserOrder push, so the place request's
-  arrival is the start: this includes the simulator's own order handling and push.
-- `received_to_cancel` (SPEC §8's definition): the order event received by the daemon (its
-  journal's `received_ns`) → cancel request arrived at the gateway.
+- `emit_to_cancel` (the headline, issue 7's definition): the simulator writes the order's first
+  working GatewayUserOrder record (Pending/Open) to the daemon's user-hub WebSocket → the
+  /api/Order/cancel request for that order arrives. Directly comparable to `floor`.
+- `received_to_cancel` (SPEC §8's wording): the order event received by the daemon (its journal's
+  `received_ns`) → cancel request arrived; `emit_to_received` is the share before it (the wire,
+  the daemon's frame read and decode up to the timestamp).
+- `place_to_cancel`: /api/Order/place request arrived → cancel arrived; `place_to_emit` is the
+  simulator's own share (order handling, queueing the push).
 - `floor`: bench.floor on the same loopback, and the ratios of our figures to it.
 
     uv run python -m bench reaction [--n 200] [--quotes 1000] [--contracts 10] [--floor-n 300]
@@ -40,6 +44,7 @@ CONTRACTS = (
     "CON.F.US.MYM.U26", "CON.F.US.CLE.V26", "CON.F.US.MGC.Z26", "CON.F.US.GCE.Z26", "CON.F.US.RTY.U26",
 )
 TRADER_PATHS = {"/api/order/place", "/api/auth/loginkey"}
+WORKING_ORDER_STATUSES = {1, 6}  # Open, Pending: the order is live on the locked account
 R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
 
 
@@ -47,6 +52,10 @@ def _ratio(ours: dict[str, Any], floor: dict[str, Any], key: str) -> float | Non
     if key in ours and key in floor and floor[key]:
         return round(ours[key] / floor[key], 1)
     return None
+
+
+def _ratios(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, float | None]:
+    return {p: _ratio(ours, floor, f"{p}_ms") for p in ("p50", "p95", "p99", "max")}
 
 
 async def _lock_by_r03(trader: Any, account: int, status_url: str) -> None:
@@ -114,6 +123,7 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         sim.quote_stream.start(quotes, contracts, seconds=3600.0)
         await asyncio.sleep(1.0)
         first_seq = sim.request_log[-1]["seq"] if sim.request_log else 0
+        first_push_seq = sim.push_log[-1]["seq"] if sim.push_log else 0
         quotes_before, t_quotes = sim.quote_stream.sent, time.monotonic()
         daemon_quotes_before = await _daemon_quotes(daemon.status_url)
         placed: list[tuple[int, str]] = []
@@ -133,6 +143,7 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         sim.quote_stream.stop()
         daemon_rss = daemon.rss_kb()
         log = [r for r in sim.request_log if r["seq"] > first_seq]
+        pushes = [r for r in sim.push_log if r["seq"] > first_push_seq]
     finally:
         sim.quote_stream.stop()
         code = daemon.stop()
@@ -166,26 +177,53 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
     missing = [oid for oid, _ in placed if oid not in cancel_ns]
     if missing:
         raise RuntimeError(f"{len(missing)} of {len(placed)} orders never got a cancel request: {missing[:5]}")
+    emitted, connections = first_order_pushes(pushes)
+    unseen = [oid for oid, _ in placed if oid not in emitted]
+    if unseen:
+        raise RuntimeError(f"{len(unseen)} of {len(placed)} orders have no GatewayUserOrder push in the "
+                           f"simulator's push log: {unseen[:5]}")
     daemon_requests = Counter(r["path"] for r in log if r["path"].lower() not in TRADER_PATHS)
-    place_to_cancel = [cancel_ns[oid] - t for (oid, _), t in zip(placed, place_ns)]
-    received_to_cancel = [cancel_ns[oid] - received[oid] for oid, _ in placed if oid in received]
-    timed = [inside[oid] for oid, _ in placed if oid in inside]
-    ours = latency_summary(place_to_cancel)
-    spec = latency_summary(received_to_cancel)
+    oids = [oid for oid, _ in placed]
+    headline = latency_summary([cancel_ns[oid] - emitted[oid] for oid in oids])
+    spec = latency_summary([cancel_ns[oid] - received[oid] for oid in oids if oid in received])
+    ours = latency_summary([cancel_ns[oid] - t for oid, t in zip(oids, place_ns)])
+    timed = [inside[oid] for oid in oids if oid in inside]
     return {
         "bench": "reaction", "orders": n, "mean_gap_s": gap, "contracts": n_contracts,
         "quotes_per_s_target": quotes, "quotes_per_s_sent": round(quote_rate),
         "quotes_per_s_received_by_daemon": round(daemon_quote_rate),
-        "place_to_cancel": ours, "received_to_cancel": spec, "floor": floor,
+        "emit_to_cancel": headline, "ratio_emit_to_cancel_vs_floor": _ratios(headline, floor),
+        "received_to_cancel": spec, "ratio_received_to_cancel_vs_floor": _ratios(spec, floor),
+        "place_to_cancel": ours, "ratio_place_to_cancel_vs_floor": _ratios(ours, floor),
+        "place_to_emit": latency_summary([emitted[oid] - t for oid, t in zip(oids, place_ns)]),
+        "emit_to_received": latency_summary([received[oid] - emitted[oid] for oid in oids if oid in received]),
+        "floor": floor,
         "daemon_received_to_sent": latency_summary([sent - rec for rec, _, sent in timed]),
         "daemon_decided_to_sent": latency_summary([sent - dec for _, dec, sent in timed if dec]),
-        "ratio_place_to_cancel_vs_floor": {"p50": _ratio(ours, floor, "p50_ms"), "p99": _ratio(ours, floor, "p99_ms")},
-        "ratio_received_to_cancel_vs_floor": {"p50": _ratio(spec, floor, "p50_ms"), "p99": _ratio(spec, floor, "p99_ms")},
         "daemon_requests": dict(daemon_requests),
         "daemon_rss_mb_after": round(daemon_rss / 1024, 1) if daemon_rss else None,
-        "start_of_place_to_cancel": "Order/place request arrival (the simulator records no push emit time)",
+        "user_hub_connections": len(connections),
+        "headline": "emit_to_cancel: the order's first working GatewayUserOrder record written to the "
+                    "daemon's user hub -> its /api/Order/cancel request arrived",
         "machine": machine(),
     }
+
+
+def first_order_pushes(pushes: list[dict[str, Any]]) -> tuple[dict[int, int], set[int]]:
+    """Per order id, the emit time of its first working GatewayUserOrder record; the connections seen.
+
+    The daemon is the only user-hub client here (the trader uses REST only); after a reconnect
+    the earliest write still counts, as that is when the daemon could first have seen the order.
+    """
+    emitted: dict[int, int] = {}
+    connections: set[int] = set()
+    for row in pushes:
+        connections.add(row["conn"])
+        if row["target"] == "GatewayUserOrder" and row.get("status") in WORKING_ORDER_STATUSES:
+            oid = int(row["order_id"])
+            if oid not in emitted or row["t_ns"] < emitted[oid]:
+                emitted[oid] = row["t_ns"]
+    return emitted, connections
 
 
 async def _daemon_quotes(status_url: str) -> int:

@@ -3,7 +3,8 @@
 - busyday writes exactly `json.dumps(Event.to_json())` lines, time-ordered, deterministic by seed,
   with fills whose realized P&L adds up;
 - the memory replay runs the engine over such a day;
-- percentiles are nearest-rank; `python -m bench` dispatches and refuses unknown names.
+- percentiles are nearest-rank; `python -m bench` dispatches and refuses unknown names;
+- reaction finds each order's push emit time and a short real run measures every span.
 """
 
 from __future__ import annotations
@@ -72,3 +73,38 @@ def test_bench_dispatcher_lists_and_refuses_unknown_names() -> None:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "no benchmark named 'no_such_bench'" in run.stderr
     assert "reaction" in run.stderr and "throughput" in run.stderr
+
+
+def test_reaction_takes_each_orders_first_working_push_as_its_emit_time() -> None:
+    from bench.reaction import first_order_pushes
+
+    def row(conn: int, t_ns: int, target: str, order_id: int, status: int | None) -> dict:
+        return {"seq": t_ns, "t_ns": t_ns, "hub": "user", "conn": conn, "target": target,
+                "account_id": 1, "id": order_id, "order_id": order_id, "status": status}
+
+    pushes = [
+        row(1, 100, "GatewayUserOrder", 7, 6), row(1, 100, "GatewayUserOrder", 7, 1),
+        row(2, 90, "GatewayUserOrder", 7, 1),  # an earlier write on another connection counts
+        row(1, 80, "GatewayUserOrder", 8, 3),  # cancelled: not a working order's push
+        row(1, 120, "GatewayUserTrade", 8, None), row(1, 130, "GatewayUserOrder", 8, 1),
+    ]
+    emitted, connections = first_order_pushes(pushes)
+    assert emitted == {7: 90, 8: 130} and connections == {1, 2}
+
+
+def test_reaction_quick_run_reports_emit_to_cancel(tmp_path: Path) -> None:
+    """A short real run (sim + `risk-manager run`): every latency is measured for every order."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "reaction", "--n", "5", "--floor-n", "0", "--quotes", "100",
+         "--contracts", "2", "--gap", "0.2", "--workdir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout)
+    assert result["headline"].startswith("emit_to_cancel") and result["user_hub_connections"] == 1
+    keys = ("emit_to_cancel", "received_to_cancel", "place_to_cancel", "place_to_emit", "emit_to_received")
+    assert all(result[key]["n"] == 5 for key in keys), {key: result[key] for key in keys}
+    # Per order: place arrival <= emit <= daemon received <= cancel arrival, so every order
+    # statistic of the shorter spans is at most the longer one's.
+    for stat in ("p50_ms", "max_ms"):
+        assert result["place_to_emit"][stat] >= 0 and result["emit_to_received"][stat] >= 0
+        assert 0 < result["received_to_cancel"][stat] <= result["emit_to_cancel"][stat] <= result["place_to_cancel"][stat]

@@ -45,6 +45,14 @@ def _number(body: dict[str, Any], name: str, *, default: float | None = None, mi
     return float(value)
 
 
+def _since(request: web.Request) -> int:
+    text = request.query.get("since", "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise ControlError(f"query 'since' must be an integer sequence number, got {text!r}") from None
+
+
 def _count(body: dict[str, Any], name: str = "count", default: int = 1) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -64,6 +72,7 @@ class ControlApi:
             web.post("/sim/quotes", self._wrap(self.quotes)),
             web.post("/sim/config", self._wrap(self.config)),
             web.get("/sim/log", self._wrap(self.log)),
+            web.get("/sim/pushes", self._wrap(self.pushes)),
             web.get("/sim/state", self._wrap(self.state)),
         ]
 
@@ -186,13 +195,12 @@ class ControlApi:
         })
 
     async def log(self, request: web.Request) -> web.Response:
-        since_text = request.query.get("since", "0")
-        try:
-            since = int(since_text)
-        except ValueError:
-            raise ControlError(f"query 'since' must be an integer sequence number, got {since_text!r}") from None
-        rows = [r for r in self.sim.request_log if r["seq"] > since]
-        return web.json_response({"requests": rows})
+        since = _since(request)
+        return web.json_response({"requests": [r for r in self.sim.request_log if r["seq"] > since]})
+
+    async def pushes(self, request: web.Request) -> web.Response:
+        since = _since(request)
+        return web.json_response({"pushes": [r for r in self.sim.push_log if r["seq"] > since]})
 
     async def state(self, request: web.Request) -> web.Response:
         return web.json_response({**self.sim.state(), "quotes_sent": self.sim.quote_stream.sent})

@@ -3,13 +3,18 @@
 Accepts both ways real clients connect: the direct WebSocket with `?access_token=` (skipNegotiation,
 the official sample) and the negotiate step (`POST /hubs/{hub}/negotiate`, then `?id=`), as ASP.NET
 Core does — pysignalr negotiates.
+
+Every GatewayUser* record a user-hub connection actually writes is also logged with its emit time
+(`Simulator.push_log`, `GET /sim/pushes`): benchmarks measure the daemon's reaction from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,9 +32,28 @@ _USER_SUBSCRIPTIONS = {"Orders": "orders", "Positions": "positions", "Trades": "
 _USER_TARGET_TOPIC = {
     "GatewayUserOrder": "orders", "GatewayUserPosition": "positions", "GatewayUserTrade": "trades",
 }
+_CONNECTION_NUMBERS = itertools.count(1)
 _MARKET_SUBSCRIPTIONS = {
     "ContractQuotes": "GatewayQuote", "ContractTrades": "GatewayTrade", "ContractMarketDepth": "GatewayDepth",
 }
+
+
+# What the writer logs when a user push goes out: target, account_id, id (+ order_id, status).
+PushInfo = dict[str, Any]
+# A queued record: its encoded text and, for user pushes, what to log once it is written.
+Outgoing = tuple[str, PushInfo | None]
+
+
+def push_info(event: UserEvent) -> PushInfo:
+    """The loggable identity of one user push (built once per event, not per connection)."""
+    data = event.data
+    info: PushInfo = {"target": event.target, "account_id": event.account_id, "id": data.get("id")}
+    if event.target == "GatewayUserOrder":
+        info["order_id"] = data.get("id")
+        info["status"] = data.get("status")
+    elif event.target == "GatewayUserTrade":
+        info["order_id"] = data.get("orderId")
+    return info
 
 
 @dataclass(eq=False)
@@ -40,13 +64,14 @@ class HubConnection:
     all_accounts: bool = False
     topics: dict[str, set[Any]] = field(default_factory=dict)  # topic -> account ids / contract ids
     last_received: float = 0.0
-    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Outgoing | None] = field(default_factory=asyncio.Queue)
     closing: bool = False
     writer: asyncio.Task[None] | None = None
+    number: int = field(default_factory=lambda: next(_CONNECTION_NUMBERS))  # `conn` in the push log
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any], push: PushInfo | None = None) -> None:
         if not self.closing:
-            self.queue.put_nowait(sp.encode(message))
+            self.queue.put_nowait((sp.encode(message), push))
 
     async def shutdown(self, last_message: dict[str, Any] | None) -> None:
         """Flush what is queued (plus a final Close record), then close the socket."""
@@ -177,10 +202,10 @@ class HubServer:
                     if not handshaken:
                         error = _handshake_error(record)
                         if error:
-                            conn.queue.put_nowait(sp.encode({"error": error}))
+                            conn.queue.put_nowait((sp.encode({"error": error}), None))
                             return
                         handshaken = True
-                        conn.queue.put_nowait(sp.encode({}))
+                        conn.queue.put_nowait((sp.encode({}), None))
                         self.connections[conn.hub].add(conn)
                         keepalive = asyncio.create_task(self._keepalive(conn), name=f"sim-{conn.hub}-keepalive")
                         continue
@@ -204,10 +229,15 @@ class HubServer:
                     done = True
                     break
                 batch.append(item)
+            texts = [text for text, _ in batch]
+            pushes = [push for _, push in batch if push is not None]
+            t_ns = time.monotonic_ns() if pushes else 0  # the emit time of every push in this frame
             try:
-                await conn.ws.send_str("".join(batch))
+                await conn.ws.send_str("".join(texts))
             except (ConnectionError, RuntimeError):
-                return
+                return  # not written: not logged
+            if pushes:
+                self.sim.log_pushes(t_ns, conn.hub, conn.number, pushes)
             if done:
                 return
 
@@ -297,12 +327,13 @@ class HubServer:
             if not connections:
                 continue
             message = sp.invocation(event.target, [event.argument()])
+            info = push_info(event)
             topic = _USER_TARGET_TOPIC.get(event.target)
             for conn in connections:
                 wanted = conn.all_accounts if topic is None else conn.subscribed(topic, event.account_id)
                 if wanted:
                     for _ in range(copies):
-                        conn.send(message)
+                        conn.send(message, info)
 
     def broadcast_market(self, events: list[MarketEvent]) -> None:
         connections = self.connections["market"]

@@ -24,6 +24,7 @@ from risk_manager.sim.rest import BadRequest, RestApi
 from risk_manager.sim.tokens import TokenIssuer
 
 REQUEST_LOG_LIMIT = 200_000
+PUSH_LOG_LIMIT = REQUEST_LOG_LIMIT
 
 
 @dataclass(slots=True)
@@ -73,6 +74,9 @@ class Simulator:
         self.faults = FaultState()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._seq = 0
+        # User-hub pushes as written, with their own seq (so request seqs stay consecutive).
+        self.push_log: deque[dict[str, Any]] = deque(maxlen=PUSH_LOG_LIMIT)
+        self._push_seq = 0
         self.limiter: SlidingWindowLimiter | None = None
         self.bars_limiter: SlidingWindowLimiter | None = None
         self.set_rate_limit(rate_limit)
@@ -163,6 +167,12 @@ class Simulator:
     def _log_request(self, t_ns: int, method: str, path: str, body: Any) -> None:
         self._seq += 1
         self.request_log.append({"seq": self._seq, "t_ns": t_ns, "method": method, "path": path, "body": body})
+
+    def log_pushes(self, t_ns: int, hub: str, conn: int, pushes: list[dict[str, Any]]) -> None:
+        """One row per record one connection wrote in a frame; t_ns is taken just before the write."""
+        for push in pushes:
+            self._push_seq += 1
+            self.push_log.append({"seq": self._push_seq, "t_ns": t_ns, "hub": hub, "conn": conn, **push})
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         t_ns = time.monotonic_ns()
