@@ -19,6 +19,10 @@ One `HubClient` keeps one hub connected for as long as it runs:
   `on_reconnected` (later times) is called — the daemon reconciles over REST in the latter.
 
 Callbacks may be plain functions or return awaitables (those run as tasks; the hub does not wait).
+
+Optional ``on_events(list[Event])`` instead of ``on_event``: each WebSocket frame's events are
+delivered as one list once the frame is decoded (and a batch's coalesced quotes as one list), so
+the consumer can journal a frame with one commit. When it is set, ``on_event`` is not called.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ log = get_logger("risk_manager.gateway.hub")
 
 TokenProvider = Callable[..., Awaitable[str]]
 EventCallback = Callable[[Event], Any]
+BatchCallback = Callable[[list[Event]], Any]
 
 
 class HubState(enum.StrEnum):
@@ -116,6 +121,7 @@ class HubClient:
         token_provider: TokenProvider,
         *,
         on_event: EventCallback | None = None,
+        on_events: BatchCallback | None = None,
         on_connected: Callable[[], Any] | None = None,
         on_disconnected: Callable[[str], Any] | None = None,
         on_reconnected: Callable[[], Any] | None = None,
@@ -140,6 +146,8 @@ class HubClient:
             p.name == "refresh" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params
         )
         self.on_event = on_event
+        self.on_events = on_events
+        self._outbox: list[Event] = []  # the current frame's events, for on_events
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
         self.on_reconnected = on_reconnected
@@ -452,6 +460,7 @@ class HubClient:
         for raw, rns, rat in leftover:
             self.stats.records += 1
             self._handle_record(raw, rns, rat, quotes)
+        self._deliver_outbox()
         self._deliver_quotes(quotes)
         decoder = self._decoder
         stats = self.stats
@@ -476,6 +485,8 @@ class HubClient:
                 for raw in records:
                     stats.records += 1
                     self._handle_record(raw, rns, rat, quotes)
+                if self._outbox:
+                    self._deliver_outbox()
             self.last_message_monotonic = time.monotonic()
             if quotes:
                 self._deliver_quotes(quotes)
@@ -559,9 +570,24 @@ class HubClient:
         for quote, rns, rat in quotes.values():
             self._emit(Event(EventKind.QUOTE, quote, None, quote.contract_id, None, "stream", rns, rat))
         quotes.clear()
+        self._deliver_outbox()
+
+    def _deliver_outbox(self) -> None:
+        """Hand the collected events to `on_events` as one batch (nothing when empty)."""
+        if not self._outbox:
+            return
+        batch, self._outbox = self._outbox, []
+        try:
+            self.on_events(batch)  # type: ignore[misc]
+        except Exception as exc:  # a consumer bug must not kill the feed
+            self.stats.callback_errors += 1
+            log.error("on_events callback failed", hub=self.name, error=f"{type(exc).__name__}: {exc}")
 
     def _emit(self, event: Event) -> None:
         self.stats.events += 1
+        if self.on_events is not None:
+            self._outbox.append(event)
+            return
         callback = self.on_event
         if callback is None:
             return

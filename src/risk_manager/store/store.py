@@ -10,6 +10,7 @@ from typing import Literal
 from risk_manager.clock import Clock, SystemClock
 from risk_manager.store._admin import AdminMixin
 from risk_manager.store._audit import AuditMixin
+from risk_manager.store._checkpointer import BackgroundCheckpointer
 from risk_manager.store._daily import DailyMixin
 from risk_manager.store._journal import JournalMixin
 from risk_manager.store._locks import LockMixin
@@ -68,6 +69,8 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot open journal {self.journal_path}: {exc}") from exc
+        #: WAL checkpoints in a thread, so no journaling commit pays for one (see _checkpointer).
+        self._checkpointer = BackgroundCheckpointer([self.path, self.journal_path])
         #: How opening went: check `recovered_from_corruption` and alert when it is True.
         self.open_report = OpenReport(
             path=self.path,
@@ -88,6 +91,7 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             if self._closed:
                 return
             self._closed = True
+            self._checkpointer.stop()
             try:
                 self._conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
                 self._conn.execute("PRAGMA journal_db.wal_checkpoint(TRUNCATE)")
