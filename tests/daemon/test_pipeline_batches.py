@@ -111,3 +111,18 @@ async def test_paused_pipeline_ignores_batches(tmp_path):
     pipe.feed_many(_fill_frame())
     assert rec.log == [] and store.last_seq() == 0
     store.close()
+
+
+def test_status_messages_are_built_only_while_someone_listens(tmp_path) -> None:
+    engine = RiskEngine(RiskConfig.model_validate({"rules": {}}), ContractCatalog.bundled())
+    published: list[dict] = []
+    listening = [False]
+    pipe = Pipeline(engine, Collect(), SystemClock(), journal=lambda events: None,
+                    publish=published.append)
+    pipe.has_listeners = lambda: listening[0]
+    account = Account(id=1, name="A", balance=50_000.0, can_trade=True)
+    pipe.feed(make_event(account, source="stream"))
+    assert published == []
+    listening[0] = True
+    pipe.feed(make_event(account, source="stream"))
+    assert [m["type"] for m in published] == ["account"]

@@ -367,6 +367,7 @@ class Daemon(StatusProviderMixin):
                                  publish=self._publish, merge_quote=merge_quote)
         self.pipeline.after_event = self._after_event
         self.pipeline.after_dispatch = self._after_dispatch
+        self.pipeline.has_listeners = self._has_listeners
         self.reconciler = Reconciler(self.rest, self.engine, self.pipeline, self.clock, self.accounts,
                                      counters=self.counters)
         self._risk_mtime = self._mtime()
@@ -779,6 +780,9 @@ class Daemon(StatusProviderMixin):
     def _on_done(self, action: Action, ok: bool) -> None:
         if self.engine is not None:
             self.engine.enforcement_done(action)
+
+    def _has_listeners(self) -> bool:
+        return self.status_api is not None and self.status_api.client_count > 0
 
     def _publish(self, msg: dict[str, Any]) -> None:
         if self.status_api is not None:

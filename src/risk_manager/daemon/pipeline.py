@@ -98,6 +98,9 @@ class Pipeline:
         self.after_event: Callable[[Event], None] | None = None
         #: Optional hook called with every batch of actions once the executor has them (alerts).
         self.after_dispatch: Callable[[Sequence[Action]], None] | None = None
+        #: Optional: whether anyone listens to the status stream now. Without listeners the
+        #: per-event messages are not built (an `asdict` per event is most of the publish cost).
+        self.has_listeners: Callable[[], bool] | None = None
 
     # -- intake -----------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
@@ -218,7 +221,8 @@ class Pipeline:
                 self.after_event(event)
             except Exception:
                 log.exception("after_event hook failed")
-        if self._publish is not None and event.kind in _PUBLISHED_KINDS:
+        if (self._publish is not None and event.kind in _PUBLISHED_KINDS
+                and (self.has_listeners is None or self.has_listeners())):
             self._emit(_PUBLISHED_KINDS[event.kind], event.account_id, _jsonable(event.data))
 
     def dispatch(self, actions: Sequence[Action], *, received_ns: int = 0) -> None:
