@@ -9,6 +9,7 @@ batches of 500 like the daemon's quote batches). Reported: VmRSS before/after, V
 
     uv run python -m bench memory [--hours 8] [--journal FILE] [--store]
     uv run python -m bench memory --stream --hours 24     # a 24 h day without a 5 GB file
+    uv run python -m bench memory --daemon [--help]       # the whole daemon process (bench.memory_daemon)
 """
 
 from __future__ import annotations
@@ -109,7 +110,14 @@ def _streamed(hours: float, with_store: bool) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if "--daemon" in argv:  # its own options and defaults (24 h): see bench/memory_daemon.py
+        from bench.memory_daemon import main as daemon_main
+
+        return daemon_main([a for a in argv if a != "--daemon"])
     parser = argparse.ArgumentParser(prog="bench memory")
+    parser.add_argument("--daemon", action="store_true",
+                        help="RSS of `risk-manager run` against the simulator over a compressed day "
+                             "(own options: --daemon --help)")
     parser.add_argument("--journal", type=Path, help="replay this journal instead of generating one")
     parser.add_argument("--hours", type=float, default=8.0, help="length of the generated day")
     parser.add_argument("--store", action="store_true", help="also append every event to a real Store")
