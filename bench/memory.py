@@ -9,7 +9,7 @@ batches of 500 like the daemon's quote batches). Reported: VmRSS before/after, V
 
     uv run python -m bench memory [--hours 8] [--journal FILE] [--store]
     uv run python -m bench memory --stream --hours 24     # a 24 h day without a 5 GB file
-    uv run python -m bench memory --daemon [--help]       # the whole daemon process (bench.memory_daemon)
+    uv run python -m bench memory --daemon [--help]       # the whole daemon process (bench._memory_daemon)
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def _streamed(hours: float, with_store: bool) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if "--daemon" in argv:  # its own options and defaults (24 h): see bench/memory_daemon.py
-        from bench.memory_daemon import main as daemon_main
+    if "--daemon" in argv:  # its own options and defaults (24 h): see bench/_memory_daemon.py
+        from bench._memory_daemon import main as daemon_main
 
         return daemon_main([a for a in argv if a != "--daemon"])
     parser = argparse.ArgumentParser(prog="bench memory")

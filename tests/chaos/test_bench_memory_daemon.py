@@ -52,7 +52,7 @@ def test_memory_daemon_refuses_bad_arguments_without_a_number() -> None:
 
 
 def test_slope_is_least_squares_mb_per_hour() -> None:
-    from bench.memory_daemon import slope_per_hour
+    from bench._memory_daemon import slope_per_hour
 
     assert slope_per_hour([(0.0, 50.0), (1.0, 52.0), (2.0, 54.0)]) == pytest.approx(2.0)
     assert slope_per_hour([(0.0, 50.0), (1.0, 50.0)]) == 0.0
