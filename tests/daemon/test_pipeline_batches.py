@@ -15,15 +15,7 @@ from risk_manager.events import Account, Order, OrderType, Position, Quote, make
 from risk_manager.gateway.decode import merge_quote
 from risk_manager.store import Store
 
-MNQ = "CON.F.US.MNQ.U26"
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.actions: list = []
-
-    def submit(self, actions, *, received_ns=0, decided_ns=None) -> None:
-        self.actions += list(actions)
+from .test_pipeline import MNQ, Collect
 
 
 class Recording:
