@@ -28,7 +28,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
-from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS
+from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
@@ -63,6 +63,9 @@ class RiskEngine:
         self.accounts: dict[int, AccountState] = {}
         self._holders: dict[str, set[int]] = {}  # contract → accounts holding a position in it
         self._contexts: dict[int, dict[str, RuleContext]] = {}
+        #: event kind → account → the enabled rules listening to that kind, with their contexts
+        #: (built once per config, so the per-event loop does no name lookups or enabled checks).
+        self._plans: dict[EventKind, dict[int, tuple[tuple[Evaluate, RuleContext], ...]]] = {}
         self._alerted: dict[tuple, datetime] = {}
         self.trading_day: date | None = None
         self.day_start: datetime | None = None
@@ -76,6 +79,7 @@ class RiskEngine:
         self.config = config
         self.timeline = Timeline(config.trading_day, self.calendar)
         self._contexts.clear()
+        self._plans.clear()
         for acct, state in self.accounts.items():
             state.pnl_basis = self.account_config(acct).pnl_basis
 
@@ -92,6 +96,16 @@ class RiskEngine:
                 for name in RULE_MODELS
             }
         return ctx
+
+    def _plan(self, account_id: int, kind: EventKind) -> tuple[tuple[Evaluate, RuleContext], ...]:
+        plans = self._plans.setdefault(kind, {})
+        plan = plans.get(account_id)
+        if plan is None:
+            ctx = self.contexts(account_id)
+            plan = plans[account_id] = tuple(
+                (RULES[name], ctx[name]) for name in TRIGGERS.get(kind, ()) if ctx[name].config.enabled
+            )
+        return plan
 
     def update_config(
         self, new_config: RiskConfig, now: datetime, account_overrides: dict[int, dict] | None = None
@@ -128,11 +142,27 @@ class RiskEngine:
         if kind in _MARKET_KINDS:
             if not self.market.apply(event, now):
                 return out
-            holders = self._holders.get(event.contract_id or "")
+            cid = event.contract_id or ""
+            holders = self._holders.get(cid)
             if holders:
+                # One mark for every holder: the quote cache is shared and the age limit is
+                # config-wide (account overrides only touch `rules`).
+                contract = self.catalog.contract(cid)
+                mark = self.market.mark(cid, now, self.config.max_quote_age_seconds)
+                is_locked = self.locks.is_locked
+                plans = self._plans.get(kind) or {}
                 for acct in sorted(holders):
-                    if not self.locks.is_locked(acct):
-                        out += self._run_rules(event, self.accounts[acct], now)
+                    if is_locked(acct):
+                        continue
+                    state = self.accounts[acct]
+                    pos = state.positions.get(cid)
+                    if pos is not None:
+                        state.reprice(pos, contract, mark)
+                    plan = plans.get(acct)
+                    for evaluate, rule_ctx in self._plan(acct, kind) if plan is None else plan:
+                        actions = evaluate(event, state, rule_ctx, now)
+                        if actions:
+                            out += actions
             return self._finish(out, now) if out else out
         acct = event.account_id
         if acct is None:
@@ -154,17 +184,14 @@ class RiskEngine:
         return self._finish(out, now) if out else out
 
     def _run_rules(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
-        ctx = self.contexts(state.account_id)
-        max_age = ctx["max_contracts"].max_quote_age
-        if event.kind in _MARKET_KINDS:
-            state.refresh_contract(event.contract_id or "", self.market, self.catalog, now, max_age)
-        elif event.kind in _NEEDS_MARKS:
-            state.refresh_unrealized(self.market, self.catalog, now, max_age)
+        """An account event other than a market one (those are priced once in `handle`)."""
+        if event.kind in _NEEDS_MARKS:
+            state.refresh_unrealized(self.market, self.catalog, now, self.config.max_quote_age_seconds)
         out: list[Action] = []
-        for name in TRIGGERS.get(event.kind, ()):
-            rule_ctx = ctx[name]
-            if rule_ctx.config.enabled:
-                out += RULES[name](event, state, rule_ctx, now)
+        for evaluate, rule_ctx in self._plan(state.account_id, event.kind):
+            actions = evaluate(event, state, rule_ctx, now)
+            if actions:
+                out += actions
         return out
 
     def _account_event(self, event: Event, state: AccountState, now: datetime) -> list[Action]:

@@ -15,6 +15,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.events import (
     WORKING_ORDER_STATUSES,
     Account,
+    Contract,
     Event,
     EventKind,
     MarketTrade,
@@ -52,6 +53,10 @@ class MarketState:
 
     def __init__(self) -> None:
         self.quotes: dict[str, QuoteState] = {}
+        # The staleness threshold as a timedelta, built once per distinct `max_age_s` (it comes
+        # from the config, so in practice once), not on every mark.
+        self._max_age_s: float | None = None
+        self._max_age = timedelta(0)
 
     def apply(self, event: Event, now: datetime) -> bool:
         """Merge a quote or market trade; True when anything that feeds a mark changed."""
@@ -76,7 +81,9 @@ class MarketState:
         q = self.quotes.get(contract_id)
         if q is None:
             return None
-        max_age = timedelta(seconds=max_age_s)
+        if max_age_s != self._max_age_s:
+            self._max_age_s, self._max_age = max_age_s, timedelta(seconds=max_age_s)
+        max_age = self._max_age
         last_fresh = q.last_at is not None and now - q.last_at <= max_age
         if q.last_price is not None and last_fresh:
             return Mark(q.last_price, False, "last")
@@ -348,8 +355,13 @@ class AccountState:
         pos = self.positions.get(contract_id)
         if pos is None:
             return
+        self.reprice(pos, catalog.contract(contract_id), market.mark(contract_id, now, max_age_s))
+
+    def reprice(self, pos: PositionState, contract: Contract | None, mark: Mark | None) -> None:
+        """`refresh_contract` with the contract and mark already looked up: the engine prices a
+        quote's contract once and hands the result to every account holding it."""
         old = pos.unrealized or 0.0
-        new = self.position_unrealized(pos, market, catalog, now, max_age_s)
+        new = self.price_position(pos, contract, mark)
         self.unrealized_total += (new or 0.0) - old
 
     def position_unrealized(
@@ -361,7 +373,10 @@ class AccountState:
         max_age_s: float,
     ) -> float | None:
         contract = catalog.contract(pos.contract_id)
-        mark = market.mark(pos.contract_id, now, max_age_s)
+        return self.price_position(pos, contract, market.mark(pos.contract_id, now, max_age_s))
+
+    def price_position(self, pos: PositionState, contract: Contract | None, mark: Mark | None) -> float | None:
+        """Set `pos`'s unrealized P&L, mark and peak from `mark`; None (flagged unpriced) without one."""
         if contract is None or mark is None:
             pos.unrealized = pos.mark = None
             self.unpriced.add(pos.contract_id)

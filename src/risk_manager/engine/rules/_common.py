@@ -33,6 +33,28 @@ def cents(value: float) -> float:
     return round(value, 2)
 
 
+# `round(v, 2)` is within half a cent of v (and the float error of `limit ± 0.01` is far below a
+# cent for limits under 10^12), so a value more than a cent clear of such a limit rounds to the
+# same side of it. The quote path compares most values far from their limits: those skip the
+# (comparatively slow) rounding; values near a limit get exactly the `cents()` comparison.
+_CLEAR = 0.01
+_EXACT_LIMIT = 1e12
+
+
+def cents_at_or_below(value: float, limit: float) -> bool:
+    """`cents(value) <= limit`, exactly."""
+    if value > limit + _CLEAR and -_EXACT_LIMIT < limit < _EXACT_LIMIT:
+        return False
+    return round(value, 2) <= limit
+
+
+def cents_at_or_above(value: float, limit: float) -> bool:
+    """`cents(value) >= limit`, exactly."""
+    if value < limit - _CLEAR and -_EXACT_LIMIT < limit < _EXACT_LIMIT:
+        return False
+    return round(value, 2) >= limit
+
+
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds % 3600 == 0 and seconds >= 3600:

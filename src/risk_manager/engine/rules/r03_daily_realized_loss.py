@@ -6,7 +6,7 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, day_pnl, lockout_and_flatten, money
+from risk_manager.engine.rules._common import cents, cents_at_or_below, day_pnl, lockout_and_flatten, money
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -17,10 +17,12 @@ MARK_EVENTS = frozenset({EventKind.QUOTE, EventKind.MARKET_TRADE, EventKind.POSI
 def triggered_by(event: Event | None, state: AccountState, include_unrealized: bool) -> bool:
     if event is None:
         return True
+    if event.kind in MARK_EVENTS:  # first: quotes are most of the stream
+        return include_unrealized
     if event.kind is EventKind.TRADE:
         change = state.last_change
         return change is not None and (change.trade_pnl is not None or change.voided_flip)
-    return include_unrealized and event.kind in MARK_EVENTS
+    return False
 
 
 def pnl_detail(state: AccountState, include_unrealized: bool) -> str:
@@ -33,9 +35,10 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     cfg = ctx.config
     if not cfg.enabled or not triggered_by(event, state, cfg.include_unrealized):
         return []
-    value = cents(day_pnl(state, cfg.include_unrealized))
-    if value > -cfg.loss_limit:
+    pnl = day_pnl(state, cfg.include_unrealized)
+    if not cents_at_or_below(pnl, -cfg.loss_limit):
         return []
+    value = cents(pnl)
     reason = (
         f"Daily loss limit: {money(value)} <= {money(-cfg.loss_limit)} "
         f"({pnl_detail(state, cfg.include_unrealized)}); locked until the daily reset"

@@ -8,6 +8,7 @@ from risk_manager.engine.actions import Action, Flatten
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.rules._common import (
     cents,
+    cents_at_or_below,
     finish,
     lockout_and_flatten,
     money,
@@ -27,18 +28,18 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     acct = state.account_id
     limit = -cfg.loss_limit
     if cfg.scope == "total":
-        value = cents(state.unrealized_total)
-        if value > limit or not state.positions:
+        if not state.positions or not cents_at_or_below(state.unrealized_total, limit):
             return []
+        value = cents(state.unrealized_total)
         reason = f"Total unrealized loss: {money(value)} <= {money(limit)}; locked until the daily reset"
         return lockout_and_flatten(ctx, acct, reason, now)
     out: list[Action] = []
     for pos in positions_to_check(event, state):
         if pos.unrealized is None:  # no mark: skipped and flagged, never assumed
             continue
-        value = cents(pos.unrealized)
-        if value > limit:
+        if not cents_at_or_below(pos.unrealized, limit):
             continue
+        value = cents(pos.unrealized)
         reason = f"Unrealized loss on {position_label(ctx, pos)}: {money(value)} <= {money(limit)}"
         # Close that position and cancel its contract's working orders.
         out += finish(ctx, acct, [Flatten(acct, ctx.rule_id, reason, contract_id=pos.contract_id)], reason)

@@ -7,7 +7,16 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, close_position, finish, money, position_label, positions_to_check
+from risk_manager.engine.rules._common import (
+    cents,
+    cents_at_or_above,
+    cents_at_or_below,
+    close_position,
+    finish,
+    money,
+    position_label,
+    positions_to_check,
+)
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -23,18 +32,19 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     for pos in positions_to_check(event, state):
         if pos.unrealized is None:
             continue
-        value = cents(pos.unrealized)
-        label = position_label(ctx, pos)
+        # Only a position that hit its target pays for the reason text.
         if cfg.mode == "profit_target":
-            if value < cfg.profit_target:
+            if not cents_at_or_above(pos.unrealized, cfg.profit_target):
                 continue
-            reason = f"Profit target on {label}: {money(value)} >= {money(cfg.profit_target)}"
+            value = cents(pos.unrealized)
+            reason = f"Profit target on {position_label(ctx, pos)}: {money(value)} >= {money(cfg.profit_target)}"
         else:
-            if pos.peak_ticks < cfg.breakeven_arm_ticks or value > 0:
+            if pos.peak_ticks < cfg.breakeven_arm_ticks or not cents_at_or_below(pos.unrealized, 0.0):
                 continue
+            value = cents(pos.unrealized)
             reason = (
-                f"Breakeven exit on {label}: was {round(pos.peak_ticks, 2):g} ticks in profit, "
-                f"now {money(value)} <= $0.00"
+                f"Breakeven exit on {position_label(ctx, pos)}: was {round(pos.peak_ticks, 2):g} ticks in "
+                f"profit, now {money(value)} <= $0.00"
             )
         out += finish(ctx, acct, [close_position(ctx, acct, pos.contract_id, reason)], reason)
     return out

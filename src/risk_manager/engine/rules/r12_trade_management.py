@@ -86,7 +86,6 @@ def _manage(pos: PositionState, state: AccountState, ctx: RuleContext, now: date
         want = pos.managed_stop  # only ever tighten
     stop = current_stop(state, pos)
     acct = state.account_id
-    label = position_label(ctx, pos)
     if stop is not None and stop.type == OrderType.TRAILING_STOP:
         return []
     if stop is not None:
@@ -104,6 +103,7 @@ def _manage(pos: PositionState, state: AccountState, ctx: RuleContext, now: date
         price = want if move else stop.stop_price
         if price is None:
             return []
+        label = position_label(ctx, pos)
         reason = (
             f"Trade management on {label}: stop {stop.stop_price} → {price}"
             if move else f"Trade management on {label}: stop resized {stop.size} → {pos.size}"
@@ -117,7 +117,7 @@ def _manage(pos: PositionState, state: AccountState, ctx: RuleContext, now: date
         return finish(ctx, acct, actions, reason)
     if want is None or not _tighter(pos.mark, want, d):
         return []
-    reason = f"Trade management on {label}: placing a stop at {want}"
+    reason = f"Trade management on {position_label(ctx, pos)}: placing a stop at {want}"
     actions = [PlaceStop(acct, pos.contract_id, closing_side(pos), pos.size, want, ctx.rule_id, reason)]
     if not ctx.alert_only:
         pos.managed_stop = want
