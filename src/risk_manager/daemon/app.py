@@ -124,6 +124,10 @@ class Daemon(StatusProviderMixin):
         self._blind_flattened = False
         self._fetching_contracts: set[str] = set()
         self._guard_next: dict[int, float] = {}
+        #: Short-lived background work (re-flattens, contract lookups, quote re-subscriptions):
+        #: kept so that shutdown can cancel what is still waiting.
+        self._spawned: set[asyncio.Task[Any]] = set()
+        self._reflattening: dict[int, asyncio.Task[Any]] = {}
         self._day: Any = None
         self._wanted_contracts: set[str] = set()
         self._quote_lock = asyncio.Lock()
@@ -216,9 +220,10 @@ class Daemon(StatusProviderMixin):
         for hub in (self.user_hub, self.market_hub):
             if hub is not None:
                 await hub.stop()
-        for task in self._tasks:
+        spawned = list(self._spawned)
+        for task in self._tasks + spawned:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *spawned, return_exceptions=True)
         self._tasks.clear()
         if self.reconciler is not None:
             await self.reconciler.close()
@@ -506,7 +511,7 @@ class Daemon(StatusProviderMixin):
             return
         if self.engine is not None and cid not in self.engine.catalog and cid not in self._fetching_contracts:
             self._fetching_contracts.add(cid)
-            asyncio.ensure_future(self._fetch_contract(cid))
+            self._spawn(self._fetch_contract(cid))
         in_use = self._contract_in_use(cid)
         if in_use != (cid in self._wanted_contracts):
             if in_use:
@@ -515,7 +520,7 @@ class Daemon(StatusProviderMixin):
                 self._wanted_contracts.discard(cid)
             if self.market_hub is not None and not self._quote_sync_pending:
                 self._quote_sync_pending = True
-                asyncio.ensure_future(self._sync_quotes())
+                self._spawn(self._sync_quotes())
 
     def _contract_in_use(self, cid: str) -> bool:
         """A position or working order in `cid` on any guarded account."""
@@ -605,10 +610,19 @@ class Daemon(StatusProviderMixin):
         assert self.engine is not None and self.executor is not None
         now = time.monotonic()
         for aid in self.accounts:
+            running = self._reflattening.get(aid)
             if (self.engine.needs_flatten(aid) and not self.executor.busy(aid)
-                    and now >= self._guard_next.get(aid, 0.0)):
+                    and now >= self._guard_next.get(aid, 0.0) and (running is None or running.done())):
                 self._guard_next[aid] = now + LOCK_GUARD_INTERVAL_S
-                asyncio.ensure_future(self._reflatten(aid))
+                # One at a time per account: while its reconcile waits (the lock, the rate
+                # budget), more of them would only queue up behind it.
+                self._reflattening[aid] = self._spawn(self._reflatten(aid))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
 
     async def _reflatten(self, aid: int) -> None:
         assert self.engine is not None and self.pipeline is not None
