@@ -178,3 +178,42 @@ async def test_quiet_accounts_cost_one_sweep_each_and_a_gap_order_is_found(tmp_p
         await daemon.shutdown()
         await trader.close()
         await sim.stop()
+
+
+async def test_a_failed_full_read_is_retried_in_full(tmp_path: Path) -> None:
+    """The account traded while the hub was down, and the reconcile's Trade/search fails (5xx past
+    every retry). Account/search already took the moved balance in, so the account looks flat and
+    quiet to the next reconcile: it must still be read in full later, and the loss enforced."""
+    sim = Simulator(accounts=2, seed=8, speed=0.0)
+    await sim.start()
+    trading, _quiet = sim.info()["accounts"]
+    write_config(tmp_path / "config", sim.info()["api"], sim.info()["accounts"], R03_REALIZED)
+    daemon = Daemon(tmp_path / "config", environ={"PROJECTX_API_KEY": "sim-key"},
+                    console_log=False, configure_logging=False)
+    trader = Trader(sim.info()["api"])
+    try:
+        await daemon.start()
+        hub = daemon.user_hub
+        assert hub is not None
+        await trader.login()
+        await trader.fault(kind="drop_user_hub", down_ms=1500)
+
+        async def hub_down() -> bool:
+            return not hub.connected
+
+        await wait_for(hub_down, what="the user hub to drop")
+        await lose_60(trader, trading)  # -$60 realized, unseen: R03 ($50) is breached
+        # One full read's Trade/search fails on every attempt (1 + 3 retries).
+        await trader.fault(kind="http_500", count=4, paths=["/api/Trade/search"])
+
+        async def locked_and_flat() -> bool:
+            status = await get_status(daemon.status_url)  # type: ignore[arg-type]
+            locked = any(lock["rule"] == "R03" for lock in account_locks(status, trading))
+            return locked and await trader.flat(trading)
+
+        await wait_for(locked_and_flat, timeout=20.0, what="the loss enforced after a failed read")
+        assert daemon.rest.stats["http_5xx"] >= 4, daemon.rest.stats
+    finally:
+        await daemon.shutdown()
+        await trader.close()
+        await sim.stop()

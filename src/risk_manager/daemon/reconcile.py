@@ -43,6 +43,7 @@ log = logging.getLogger("risk_manager.daemon")
 SWEEP_READS_PER_MIN = 60.0
 SWEEP_BURST_READS = 20.0
 SWEEP_READS_PER_ACCOUNT = 1  # Order/searchOpen
+FULL_READS_PER_ACCOUNT = 3  # Trade/search, Position/searchOpen, Order/searchOpen
 
 
 class Reconciler:
@@ -62,7 +63,8 @@ class Reconciler:
         self._fed_trades: dict[int, bool] = {}
         #: Accounts whose positions and orders were read in full at least once.
         self._read_in_full: set[int] = set()
-        self._sweep_pending: dict[int, None] = {}  # insertion-ordered set
+        #: Account → whether it needs a full read (True) or only its open orders (False).
+        self._sweep_pending: dict[int, bool] = {}
         self._sweep_wakeup = asyncio.Event()
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweeping: int | None = None
@@ -153,7 +155,12 @@ class Reconciler:
                                        return_exceptions=True)
         for aid, result in zip(ids, results):
             if isinstance(result, Exception):
+                # Not quiet until read in full: the next reconcile reads it in full, and so does
+                # the sweep meanwhile (the Account/search above already took its moved balance in,
+                # so without this it could pass for quiet with trades never read).
                 log.warning("reconcile (%s) of account %s failed: %s", reason, aid, result)
+                self._read_in_full.discard(aid)
+                self._sweep([aid], full=True)
             else:
                 self._read_in_full.add(aid)
 
@@ -203,12 +210,14 @@ class Reconciler:
         return make_event(payload, source="rest", received_ns=time.monotonic_ns(),
                           received_at=self._clock.now())
 
-    # -- the sweep of quiet accounts ----------------------------------------------------------------
-    def _sweep(self, ids: list[int]) -> None:
+    # -- the background sweep ------------------------------------------------------------------------
+    def _sweep(self, ids: list[int], *, full: bool = False) -> None:
+        """Queue reads for later, in the ordinary lane: the open orders of quiet accounts, or
+        (`full`) a full read of an account whose full read failed (trades since the day start)."""
         if not ids:
             return
         for aid in ids:
-            self._sweep_pending[aid] = None
+            self._sweep_pending[aid] = full or self._sweep_pending.get(aid, False)
         if self._sweep_task is None or self._sweep_task.done():
             # A fresh context: the sweep's reads are ordinary whatever lane the caller was in.
             self._sweep_task = asyncio.get_running_loop().create_task(
@@ -220,23 +229,30 @@ class Reconciler:
             await self._sweep_wakeup.wait()
             self._sweep_wakeup.clear()
             while self._sweep_pending:
-                aid = next(iter(self._sweep_pending))
+                aid, full = next(iter(self._sweep_pending.items()))
                 self._sweeping = aid
                 try:
-                    await self._sweep_pace(SWEEP_READS_PER_ACCOUNT)
-                    # Still pending (a full read meanwhile removes it), guarded and quiet.
-                    if self._sweep_pending.pop(aid, 0) is None and aid in self._accounts \
-                            and not self.at_risk(aid):
-                        self._feed_orders(aid, await self._rest.search_open_orders(aid))
-                        self._counters["swept"] += 1
+                    await self._sweep_pace(FULL_READS_PER_ACCOUNT if full else SWEEP_READS_PER_ACCOUNT)
+                    # Still pending (a full read meanwhile removes it) and still guarded.
+                    full = self._sweep_pending.pop(aid, None)  # type: ignore[assignment]
+                    if full is not None and aid in self._accounts:
+                        await self._sweep_one(aid, full)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.warning("sweep of quiet account %s failed: %s", aid, exc)
+                    log.warning("sweep read of account %s failed (%s); trying again later", aid, exc)
+                    self._sweep_pending.setdefault(aid, bool(full))  # paced: cannot spin
                 finally:
-                    self._sweep_pending.pop(aid, None)
                     self._sweeping = None
             self._pipeline.dispatch(self._engine.recheck(self._clock.now()))
+
+    async def _sweep_one(self, aid: int, full: bool) -> None:
+        if full:
+            await self._read_account(aid, self._trades_start(None))
+            self._read_in_full.add(aid)
+        else:
+            self._feed_orders(aid, await self._rest.search_open_orders(aid))
+        self._counters["swept"] += 1
 
     async def _sweep_pace(self, reads: float) -> None:
         """Token bucket: wait until `reads` more reads fit the sweep's share of the budget."""
