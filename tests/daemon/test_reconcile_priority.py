@@ -184,3 +184,17 @@ async def test_a_failed_full_read_is_retried_in_full(tmp_path: Path) -> None:
         await wait_for(r03_locked_and_flat(daemon, trader, trading), timeout=20.0,
                        what="the loss enforced after a failed read")
         assert daemon.rest.stats["http_5xx"] >= 4, daemon.rest.stats
+
+
+async def test_without_account_search_quiet_accounts_are_swept_in_full(tmp_path: Path) -> None:
+    """Account/search fails past every retry at the reconnect: a balance that moved cannot be
+    seen, so the flat account that lost money while the hub was down is read in full anyway."""
+    async with guarded(tmp_path, accounts=2, seed=9, rules=R03_REALIZED) as (sim, daemon, trader):
+        trading = sim.info()["accounts"][0]
+        await wait_for(sweep_done(daemon), what="the start-up sweep of quiet accounts")
+        await trader.fault(kind="http_500", count=1000, paths=["/api/Account/search"])
+        await drop_user_hub(trader, daemon)
+        await lose_60(trader, trading)  # -$60 realized, unseen: R03 ($50) is breached
+        await wait_for(r03_locked_and_flat(daemon, trader, trading), timeout=20.0,
+                       what="the loss enforced without Account/search")
+        assert daemon.rest.stats["http_5xx"] >= 4, daemon.rest.stats

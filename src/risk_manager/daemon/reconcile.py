@@ -89,8 +89,13 @@ class Reconciler:
         async with self._lock:
             self._counters["reconciles"] += 1
             since = self._trades_start(trades_since) if trades else None
-            moved = await self._read_accounts(reason) if (everyone if read_accounts is None
-                                                          else read_accounts) else set()
+            found: set[int] | None = set()
+            if everyone if read_accounts is None else read_accounts:
+                found = await self._read_accounts(reason)
+            # Without Account/search nothing tells a quiet account from one that traded unseen:
+            # the sweep then reads them in full (in the background, paced).
+            blind_to_moves = found is None
+            moved = found or set()
             ids += [aid for aid in moved if aid not in ids]
             at_risk = [aid for aid in ids if aid in moved or self.at_risk(aid)]
             rest = [aid for aid in ids if aid not in at_risk]
@@ -103,7 +108,7 @@ class Reconciler:
             if unread:
                 await self._read_in_full_many(reason, unread, since)
                 self._pipeline.dispatch(self._engine.recheck(self._clock.now()))
-            self._sweep(quiet)
+            self._sweep(quiet, full=blind_to_moves)
 
     def at_risk(self, aid: int) -> bool:
         """Holds positions or working orders, or is locked (any lock, symbol locks too): where a
@@ -129,15 +134,16 @@ class Reconciler:
             self._sweep_task = None
 
     # -- reads -----------------------------------------------------------------------------------
-    async def _read_accounts(self, reason: str) -> set[int]:
+    async def _read_accounts(self, reason: str) -> set[int] | None:
         """Account/search (one urgent read); returns the guarded accounts whose balance moved
-        since we last saw it: they traded while we were not listening, so they are at risk."""
+        since we last saw it (they traded while we were not listening, so they are at risk), or
+        None when the read failed."""
         try:
             with on_risk_read_path():
                 found = await self._rest.search_accounts(only_active=False)
         except Exception as exc:
             log.warning("reconcile (%s): Account/search failed: %s", reason, exc)
-            return set()
+            return None
         moved: set[int] = set()
         for account in found:
             if account.id not in self._accounts:
