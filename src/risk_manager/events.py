@@ -11,8 +11,10 @@ ints (never rejected): use the ``*_of`` helpers to get the enum member when it i
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 
@@ -231,7 +233,7 @@ class Event:
             "received_at": _dt_out(self.received_at),
             # Field-by-field instead of dataclasses.asdict: asdict deep-copies and is ~10x slower,
             # and this runs once per journaled event.
-            "data": {name: _dt_out(getattr(self.data, name)) for name in _field_names(self.data)},
+            "data": _payload_json(self.data),
         }
 
     @classmethod
@@ -263,15 +265,24 @@ _DATETIME_FIELDS = frozenset(
 )
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: Payload type → (field names, a getter of all their values at once), built on first use.
+_SHAPES: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def _field_names(obj: Any) -> tuple[str, ...]:
-    cls = type(obj)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
+def _shape(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        names = tuple(f.name for f in fields(cls))
+        getter = attrgetter(*names)
+        if len(names) == 1:  # attrgetter of one name returns the value, not a 1-tuple
+            getter = lambda obj, _get=getter: (_get(obj),)  # noqa: E731
+        shape = _SHAPES[cls] = (names, getter)
+    return shape
+
+
+def _payload_json(data: Any) -> dict[str, Any]:
+    names, values = _shape(type(data))
+    return dict(zip(names, [v.isoformat() if isinstance(v, datetime) else v for v in values(data)]))
 
 
 def _dt_out(value: Any) -> Any:

@@ -141,9 +141,9 @@ class HubRig:
         self.pipeline = Pipeline(self.engine, self.executor, clock, merge_quote=merge_quote,
                                  journal=lambda evs: self.store.append_events(evs))
         self.user = UserHub(base + "/hubs/user", self.rest.token, account_ids=[ACCOUNT],
-                            on_event=self.pipeline.feed, clock=clock)
+                            on_events=self.pipeline.feed_many, clock=clock)
         self.market = MarketHub(base + "/hubs/market", self.rest.token, contract_ids=[CID],
-                                on_event=self.pipeline.feed, clock=clock)
+                                on_events=self.pipeline.feed_many, clock=clock)
         for hub in (self.user, self.market):
             await hub.start()
             assert await hub.wait_connected(5.0), f"{hub.name} hub did not connect"

@@ -110,7 +110,9 @@ class Daemon(StatusProviderMixin):
         self.started_at = self.clock.now()
         self.state = "starting"
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        #: Every background task (the loops, re-flattens, contract lookups, quote
+        #: re-subscriptions), so that shutdown can cancel what still runs; done ones drop out.
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._risk_mtime: float | None = None
         self._pending_risk: RiskConfig | None = None
         self._pending_changes: list[dict[str, Any]] = []
@@ -124,9 +126,6 @@ class Daemon(StatusProviderMixin):
         self._blind_flattened = False
         self._fetching_contracts: set[str] = set()
         self._guard_next: dict[int, float] = {}
-        #: Short-lived background work (re-flattens, contract lookups, quote re-subscriptions):
-        #: kept so that shutdown can cancel what is still waiting.
-        self._spawned: set[asyncio.Task[Any]] = set()
         self._reflattening: dict[int, asyncio.Task[Any]] = {}
         self._day: Any = None
         self._wanted_contracts: set[str] = set()
@@ -188,12 +187,8 @@ class Daemon(StatusProviderMixin):
             # the start-up flatten (and re-issued intents) fill before the hub is subscribed.
             await self.reconcile(reason="subscribed")
         await self._start_status_api()
-        self._tasks += [
-            asyncio.ensure_future(self._tick_loop()),
-            asyncio.ensure_future(self._reload_loop()),
-            asyncio.ensure_future(self._watch_loop()),
-            asyncio.ensure_future(self._pnl_loop()),
-        ]
+        for loop in (self._tick_loop(), self._reload_loop(), self._watch_loop(), self._pnl_loop()):
+            self._spawn(loop)
         self._start_maintenance()
         self.state = "running"
         self.ready.set()
@@ -202,8 +197,7 @@ class Daemon(StatusProviderMixin):
 
         notify.ready(f"guarding {len(self.accounts)} account(s)", self.environ)
         # systemd WatchdogSec: pings stop if the event loop blocks, so systemd restarts us.
-        self._tasks.append(asyncio.ensure_future(
-            notify.watchdog_loop(lambda: self.state == "running", self.environ)))
+        self._spawn(notify.watchdog_loop(lambda: self.state == "running", self.environ))
         log.info("ready: guarding %d account(s), status API %s, start-up took %.3f s",
                  len(self.accounts), self.status_url, time.monotonic() - t0)
         self._publish_status()
@@ -220,11 +214,10 @@ class Daemon(StatusProviderMixin):
         for hub in (self.user_hub, self.market_hub):
             if hub is not None:
                 await hub.stop()
-        spawned = list(self._spawned)
-        for task in self._tasks + spawned:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *spawned, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.reconciler is not None:
             await self.reconciler.close()
         if self.executor is not None:
@@ -588,7 +581,7 @@ class Daemon(StatusProviderMixin):
             self.store, self.clock, self.config.state_dir / BACKUP_DIR_NAME,
             RetentionPolicy.from_config(self.config.accounts.daemon))
         if self.maintenance.due_at_startup(self.engine.trading_day, self.clock.now()):
-            self._tasks.append(asyncio.ensure_future(self._maintain_later(self.maintenance_delay_s)))
+            self._spawn(self._maintain_later(self.maintenance_delay_s))
 
     async def _maintain_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -620,8 +613,8 @@ class Daemon(StatusProviderMixin):
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     async def _reflatten(self, aid: int) -> None:

@@ -105,14 +105,7 @@ class Pipeline:
     # -- intake -----------------------------------------------------------------------------
     def feed(self, event: Event) -> None:
         """Handle one decoded event. Never raises."""
-        if self.paused:
-            return
-        self.last_event_mono = time.monotonic()
-        if event.kind is EventKind.QUOTE:
-            self._queue_quote(event)
-            return
-        self._journal_one(event)
-        self._handle(event)
+        self.feed_many((event,))
 
     def feed_many(self, events: Iterable[Event]) -> None:
         """Handle a batch (one hub frame): journal its non-quote events in one commit, then

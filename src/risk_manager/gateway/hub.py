@@ -20,9 +20,9 @@ One `HubClient` keeps one hub connected for as long as it runs:
 
 Callbacks may be plain functions or return awaitables (those run as tasks; the hub does not wait).
 
-Optional ``on_events(list[Event])`` instead of ``on_event``: each WebSocket frame's events are
-delivered as one list once the frame is decoded (and a batch's coalesced quotes as one list), so
-the consumer can journal a frame with one commit. When it is set, ``on_event`` is not called.
+Events are delivered once a WebSocket frame is decoded (and a batch's coalesced quotes at its
+end): to ``on_events(list[Event])`` as one list, so the consumer can journal a frame with one
+commit, or else to ``on_event(Event)`` one at a time, in the same order.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class HubClient:
         )
         self.on_event = on_event
         self.on_events = on_events
-        self._outbox: list[Event] = []  # the current frame's events, for on_events
+        self._outbox: list[Event] = []  # the current frame's events, delivered together
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
         self.on_reconnected = on_reconnected
@@ -485,8 +485,7 @@ class HubClient:
                 for raw in records:
                     stats.records += 1
                     self._handle_record(raw, rns, rat, quotes)
-                if self._outbox:
-                    self._deliver_outbox()
+                self._deliver_outbox()
             self.last_message_monotonic = time.monotonic()
             if quotes:
                 self._deliver_quotes(quotes)
@@ -573,29 +572,27 @@ class HubClient:
         self._deliver_outbox()
 
     def _deliver_outbox(self) -> None:
-        """Hand the collected events to `on_events` as one batch (nothing when empty)."""
+        """Hand the collected events over: to `on_events` as one batch, else to `on_event` one
+        at a time (nothing when empty). A consumer bug must not kill the feed."""
         if not self._outbox:
             return
         batch, self._outbox = self._outbox, []
+        if self.on_events is not None:
+            self._call_consumer(self.on_events, batch)
+        elif self.on_event is not None:
+            for event in batch:
+                self._call_consumer(self.on_event, event)
+
+    def _call_consumer(self, callback: Callable[[Any], Any], arg: Any) -> None:
         try:
-            self.on_events(batch)  # type: ignore[misc]
-        except Exception as exc:  # a consumer bug must not kill the feed
+            callback(arg)
+        except Exception as exc:
             self.stats.callback_errors += 1
-            log.error("on_events callback failed", hub=self.name, error=f"{type(exc).__name__}: {exc}")
+            log.error("event callback failed", hub=self.name, error=f"{type(exc).__name__}: {exc}")
 
     def _emit(self, event: Event) -> None:
         self.stats.events += 1
-        if self.on_events is not None:
-            self._outbox.append(event)
-            return
-        callback = self.on_event
-        if callback is None:
-            return
-        try:
-            callback(event)
-        except Exception as exc:  # a consumer bug must not kill the feed
-            self.stats.callback_errors += 1
-            log.error("on_event callback failed", hub=self.name, error=f"{type(exc).__name__}: {exc}")
+        self._outbox.append(event)
 
     def _malformed(self, problem: str, payload: Any) -> None:
         self.stats.malformed += 1
