@@ -25,3 +25,17 @@ def test_trade_pnl_basis():
 def test_short_position_signed_size():
     assert Position(1, 2, "C", 2, 3, 1.0).signed_size == -3
     assert make_event(Position(1, 2, "C", 0, 0, 1.0)).kind is EventKind.POSITION
+
+
+def test_payload_json_of_a_one_field_dataclass() -> None:
+    """attrgetter of a single name returns the value itself, not a 1-tuple: still a full dict."""
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from risk_manager.events import _payload_json
+
+    @dataclass
+    class One:
+        at: datetime
+
+    assert _payload_json(One(datetime(2026, 1, 2, tzinfo=UTC))) == {"at": "2026-01-02T00:00:00+00:00"}
