@@ -138,7 +138,7 @@ class Daemon(StatusProviderMixin):
         self._pnl_history: dict[int, deque[list[Any]]] = {}
         self._pnl_day: Any = None
         self.enforcement_log: list[dict[str, Any]] = []
-        self.counters: dict[str, int] = {"reconciles": 0, "polls": 0, "reloads": 0, "reload_errors": 0}
+        self.counters: dict[str, int] = {"polls": 0, "reloads": 0, "reload_errors": 0}
 
     # ======================================================================================
     # lifecycle
