@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 #: Trader (exchange) root -> ProjectX root (the `symbolId` tail, F.US.<root>).
 PROJECTX_ROOTS: Mapping[str, str] = {
@@ -136,12 +136,3 @@ def resolve_instrument(spelling: str, table: InstrumentTable = KNOWN) -> str:
         raise UnknownInstrument(spelling.strip(), table.suggest(spelling))
     return found
 
-
-def resolve_all(spellings: Iterable[str], table: InstrumentTable = KNOWN) -> list[str]:
-    """Trader roots of `spellings`, in order, each once."""
-    out: list[str] = []
-    for spelling in spellings:
-        root = resolve_instrument(spelling, table)
-        if root not in out:
-            out.append(root)
-    return out

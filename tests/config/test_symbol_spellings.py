@@ -115,3 +115,13 @@ def test_validate_checks_account_overrides_too(config_dir):
     assert (f"accounts.yaml:{line_of(accounts, 'MNQQ')}:" in result.stderr
             and "accounts[0].overrides.symbol_blocks.blocked_symbols[0]: unknown instrument 'MNQQ'; "
                 "did you mean 'MNQ'?" in result.stderr), result.stderr
+
+
+def test_r09_per_instrument_sessions_take_every_spelling_too():
+    cfg = RiskConfig.model_validate({"rules": {"session_block_outside": {"sessions": {
+        "default": {}, "CLE": {"start": "08:00", "end": "09:00"}, "ep": {"start": "07:00"}}}}})
+    sessions = cfg.rules.session_block_outside
+    assert sorted(sessions.sessions) == ["CL", "ES", "default"]
+    assert sessions.session_for("CL").start == "08:00" and sessions.session_for("MES").start == "08:30"
+    with pytest.raises(ValidationError, match="unknown instrument 'CLL'; did you mean 'CL'"):
+        RiskConfig.model_validate({"rules": {"session_block_outside": {"sessions": {"default": {}, "CLL": {}}}}})

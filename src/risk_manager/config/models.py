@@ -210,18 +210,31 @@ class Session(Strict):
     _v_tz = field_validator("timezone")(_check_tz)
 
 
+def _session_key(key: str) -> str:
+    return key if key == "default" else resolve_instrument(key)
+
+
 class SessionBlockOutside(RuleBase):
-    #: `default` applies to every symbol; other keys are trader symbols with their own window.
-    sessions: dict[str, Session] = Field(default_factory=lambda: {"default": Session()})
+    #: `default` applies to every symbol; other keys are instruments (any spelling, stored as
+    #: trader roots) with their own window.
+    sessions: dict[Annotated[str, AfterValidator(_session_key)], Session] = Field(
+        default_factory=lambda: {"default": Session()})
     respect_holidays: bool = True
     close_positions_at_session_end: bool = True
+
+    @field_validator("sessions", mode="before")
+    @classmethod
+    def _one_session_per_instrument(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            _one_entry_per_instrument([str(k) for k in v if k != "default"])
+        return v
 
     @field_validator("sessions")
     @classmethod
     def _has_default(cls, v: dict[str, Session]) -> dict[str, Session]:
         if "default" not in v:
             raise ValueError("sessions needs a 'default' entry")
-        return {(k if k == "default" else k.upper()): s for k, s in v.items()}
+        return v
 
     def session_for(self, symbol: str | None) -> Session:
         if symbol and symbol.upper() in self.sessions:
