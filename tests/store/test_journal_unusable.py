@@ -49,19 +49,28 @@ def _foreign_tables_version_0(db_path: Path) -> None:
     conn.close()
 
 
+def _unreadable(db_path: Path) -> None:
+    path = _journal(db_path)
+    for p in path.parent.glob(path.name + "*"):
+        p.unlink()
+    path.mkdir()  # not a file at all
+    (path / "x").write_text("x")
+
+
 @pytest.mark.parametrize("damage,reason", [
     (_migrated_as_main, "journal schema version 5 is newer than this program's (1); it also holds tables"),
     (_newer, "journal schema version 2 is newer than this program's (1)"),
     (_foreign_tables_same_version, "not an event journal of schema version 1: tables journal, other"),
     (_foreign_tables_version_0, "not an event journal of schema version 0"),
-], ids=["migrated-as-main", "newer", "foreign-v1", "foreign-v0"])
+    (_unreadable, "unreadable: "),
+], ids=["migrated-as-main", "newer", "foreign-v1", "foreign-v0", "unreadable"])
 def test_unusable_journal_is_moved_aside_and_the_locks_stay(db_path, clock, damage, reason):
     with Store(db_path, clock) as s:
         s.upsert_lock(LOCK)
         s.append_event(order_event())
     damage(db_path)
     journal = _journal(db_path)
-    original = journal.read_bytes()
+    original = journal.read_bytes() if journal.is_file() else None
     with Store(db_path, clock) as s:
         report = s.open_report
         assert report.journal_corrupt_moved_to == journal.with_name(
@@ -69,7 +78,8 @@ def test_unusable_journal_is_moved_aside_and_the_locks_stay(db_path, clock, dama
         assert report.journal_corrupt_reason.startswith(reason), report.journal_corrupt_reason
         assert report.journal_created and report.recovered_from_corruption
         assert report.corrupt_moved_to is None and not report.created
-        assert report.journal_corrupt_moved_to.read_bytes() == original
+        if original is not None:
+            assert report.journal_corrupt_moved_to.read_bytes() == original
         assert s.active_locks() == [LOCK]
         assert s.last_seq() == 0 and s.append_event(order_event()) == 1
     with Store(db_path, clock) as s:  # and the new journal is fine from then on

@@ -78,11 +78,11 @@ def open_journal(path: Path, now: datetime, *, full_check_limit: int | None) -> 
     if problem is None:
         try:
             return open_checked(path, now, JOURNAL_MIGRATIONS, full_check_limit=full_check_limit)
-        except StoreError as exc:
+        except (StoreError, OSError) as exc:  # OSError: e.g. a directory where the file should be
             text = str(exc).lower()
             if not path.exists() or any(t in text for t in _TRANSIENT):
                 raise
-            problem = str(exc)
+            problem = f"unreadable: {exc}"
     try:
         moved = _move_aside(path, now)
     except OSError as exc:
