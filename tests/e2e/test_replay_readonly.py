@@ -16,7 +16,8 @@ from ruamel.yaml import YAML
 
 from alerts.receivers import HttpReceiver
 from e2e.helpers import BUY, LIMIT, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for, write_rules
-from risk_manager.store import Store
+from risk_manager.store import JOURNAL_MIGRATIONS, MIGRATIONS
+from risk_manager.store.schema import migrate
 
 pytestmark = pytest.mark.e2e
 
@@ -100,8 +101,12 @@ async def test_replay_while_the_daemon_runs_creates_no_file(rig):
 def _break_journal_like_the_old_replay(state: Path) -> None:
     # What `replay state/risk_manager-journal.db` did before: the journal opened as a main
     # database: migrated to the main schema (version 5) and given a journal of its own.
-    Store(state / "risk_manager-journal.db").close()
-    assert (state / "risk_manager-journal-journal.db").exists()
+    conn = sqlite3.connect(state / "risk_manager-journal.db", isolation_level=None)
+    assert migrate(conn, migrations=MIGRATIONS) == 1
+    conn.close()
+    conn = sqlite3.connect(state / "risk_manager-journal-journal.db", isolation_level=None)
+    migrate(conn, migrations=JOURNAL_MIGRATIONS)
+    conn.close()
 
 
 def _newer_journal_schema(state: Path) -> None:

@@ -14,7 +14,8 @@ import pytest
 from store_helpers import T0, order_event
 
 from risk_manager.engine.actions import Lock, LockEnd, LockKind
-from risk_manager.store import Store, StoreError
+from risk_manager.store import MIGRATIONS, Store, StoreError
+from risk_manager.store.schema import migrate
 from risk_manager.store.readonly import inspect_store_file, read_cached_contracts, read_journal_events
 
 LOCK = Lock(7, "R03", LockKind.LOCKOUT, "loss", LockEnd.MANUAL, None, T0)
@@ -25,7 +26,10 @@ def _journal(db_path: Path) -> Path:
 
 
 def _migrated_as_main(db_path: Path) -> None:
-    Store(_journal(db_path)).close()  # the old replay's mistake: journal opened as a main file
+    # What the old replay did: the journal migrated with the main database's scripts (1 -> 5).
+    conn = sqlite3.connect(_journal(db_path), isolation_level=None)
+    assert migrate(conn, migrations=MIGRATIONS) == 1
+    conn.close()
 
 
 def _newer(db_path: Path) -> None:
@@ -84,6 +88,16 @@ def test_unusable_journal_is_moved_aside_and_the_locks_stay(db_path, clock, dama
         assert s.last_seq() == 0 and s.append_event(order_event()) == 1
     with Store(db_path, clock) as s:  # and the new journal is fine from then on
         assert s.open_report.journal_corrupt_moved_to is None and s.last_seq() == 1
+
+
+def test_a_journal_is_never_opened_as_the_main_database(db_path, clock):
+    with Store(db_path, clock) as s:
+        s.append_event(order_event())
+    journal = _journal(db_path)
+    before = _files(db_path.parent)
+    with pytest.raises(StoreError, match="is an event journal, not the main database"):
+        Store(journal, clock)
+    assert _files(db_path.parent) == before  # not migrated, no journal of its own, no -wal/-shm
 
 
 def test_a_newer_main_database_is_still_refused(db_path, clock):

@@ -71,6 +71,23 @@ def schema_problem(path: Path) -> str | None:
     return None
 
 
+def refuse_journal_as_main(path: Path) -> None:
+    """StoreError when `path`, about to be opened as the main database, is an event journal:
+    migrating it would give it the main schema, and the daemon would then refuse it as journal."""
+    from risk_manager.store.readonly import is_sqlite_file, read_only
+
+    if not is_sqlite_file(path):
+        return
+    try:
+        with read_only(path) as conn:  # creates nothing beside the file
+            tables = _tables(conn)
+    except (StoreError, sqlite3.DatabaseError):
+        return  # open_checked judges damaged files
+    if "journal" in tables and "meta" not in tables:
+        raise StoreError(f"{path} is an event journal, not the main database; open the main "
+                         "database (risk_manager.db) instead (`risk-manager replay` reads either)")
+
+
 def open_journal(path: Path, now: datetime, *, full_check_limit: int | None) -> OpenedFile:
     """Open (create, check, migrate) the journal; an unusable one is moved aside and replaced,
     and the result says where it went and why (`corrupt_moved_to`, `corrupt_reason`)."""

@@ -13,7 +13,7 @@ from risk_manager.store._audit import AuditMixin
 from risk_manager.store._checkpointer import BackgroundCheckpointer
 from risk_manager.store._daily import DailyMixin
 from risk_manager.store._journal import JournalMixin
-from risk_manager.store._journal_open import open_journal
+from risk_manager.store._journal_open import open_journal, refuse_journal_as_main
 from risk_manager.store._locks import LockMixin
 from risk_manager.store._maintenance import MaintenanceMixin, journal_path_for
 from risk_manager.store.database import open_checked
@@ -51,6 +51,7 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
         self._depth = 0
         self._closed = False
         now = self._clock.now()
+        refuse_journal_as_main(self.path)
         core = open_checked(self.path, now, MIGRATIONS)
         self._conn = core.conn
         try:
