@@ -60,8 +60,7 @@ def projectx_root(contract_id_or_symbol_id: str) -> str | None:
 
 
 class InstrumentTable:
-    """Trader roots and ProjectX roots, both ways. `extra` pairs (trader root, ProjectX root) add
-    products the shipped table lacks (the catalog passes what the live Contract API reported)."""
+    """Trader roots and ProjectX roots, both ways, and the resolution of spellings against them."""
 
     def __init__(self, pairs: Mapping[str, str] = PROJECTX_ROOTS) -> None:
         self._px_of: dict[str, str] = {}
@@ -73,12 +72,6 @@ class InstrumentTable:
         trader, px = trader_root.upper(), projectx_root.upper()
         self._px_of[trader] = px
         self._trader_of_px[px] = trader
-
-    def trader_roots(self) -> list[str]:
-        return sorted(self._px_of)
-
-    def projectx_root_of(self, trader_root: str) -> str | None:
-        return self._px_of.get(trader_root.upper())
 
     def trader_root_of_projectx(self, projectx_root_: str) -> str | None:
         """EP -> ES (only for roots in the table)."""
@@ -113,7 +106,7 @@ class InstrumentTable:
         return close[0] if close else None
 
 
-#: The shipped table (read-only by convention; copy with `InstrumentTable()` to extend).
+#: The shipped table (read-only by convention).
 KNOWN = InstrumentTable()
 
 
@@ -135,4 +128,3 @@ def resolve_instrument(spelling: str, table: InstrumentTable = KNOWN) -> str:
     if found is None:
         raise UnknownInstrument(spelling.strip(), table.suggest(spelling))
     return found
-

@@ -124,4 +124,5 @@ def test_r09_per_instrument_sessions_take_every_spelling_too():
     assert sorted(sessions.sessions) == ["CL", "ES", "default"]
     assert sessions.session_for("CL").start == "08:00" and sessions.session_for("MES").start == "08:30"
     with pytest.raises(ValidationError, match="unknown instrument 'CLL'; did you mean 'CL'"):
-        RiskConfig.model_validate({"rules": {"session_block_outside": {"sessions": {"default": {}, "CLL": {}}}}})
+        RiskConfig.model_validate(
+            {"rules": {"session_block_outside": {"sessions": {"default": {}, "CLL": {}}}}})

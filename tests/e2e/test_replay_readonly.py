@@ -15,7 +15,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from alerts.receivers import HttpReceiver
-from e2e.helpers import BUY, LIMIT, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for, write_rules
+from e2e.helpers import (
+    BUY, LIMIT, MNQ, R03_REALIZED, account_locks, get_status, lose_60, wait_for, write_rules,
+)
 from risk_manager.store import JOURNAL_MIGRATIONS, MIGRATIONS
 from risk_manager.store.schema import migrate
 

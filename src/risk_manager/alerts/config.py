@@ -33,7 +33,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 Severity = Literal["info", "warning", "critical"]
-EventName = Literal["lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind", "store_recovered"]
+EventName = Literal["lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind",
+                    "store_recovered"]
 ALL_EVENTS: tuple[str, ...] = ("lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind",
                                "store_recovered")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

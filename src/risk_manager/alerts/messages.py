@@ -153,7 +153,9 @@ def feed_blind(
     )
 
 
-def store_recovered(now: datetime, what: str, path: str, moved_to: str, reason: str, consequence: str) -> Notification:
+def store_recovered(
+    now: datetime, what: str, path: str, moved_to: str, reason: str, consequence: str,
+) -> Notification:
     """A damaged or unusable store file was moved aside at start-up and a new one created."""
     return Notification(
         "store_recovered", "critical", f"Damaged {what} moved aside",

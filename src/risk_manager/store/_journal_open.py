@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from risk_manager.store.database import OpenedFile, _move_aside, open_checked
+from risk_manager.store.readonly import is_sqlite_file, read_only
 from risk_manager.store.records import StoreError
 from risk_manager.store.schema import JOURNAL_MIGRATIONS, migrate
 
@@ -28,8 +29,8 @@ Schema = dict[str, tuple[str, ...]]
 
 
 def _tables(conn: sqlite3.Connection) -> Schema:
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     return {n: tuple(r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')) for n in names}
 
 
@@ -47,39 +48,33 @@ def expected_schema(version: int) -> Schema:
 def schema_problem(path: Path) -> str | None:
     """Why the journal at `path` is not a journal this program can write to, judged from its
     schema; None when it is fine, absent, or unreadable (open_checked judges damaged files)."""
-    if not path.exists() or path.stat().st_size == 0:
+    if not is_sqlite_file(path):
         return None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error:
+        with read_only(path) as conn:  # creates nothing beside the file
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = _tables(conn)
+    except (StoreError, sqlite3.DatabaseError):
         return None
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        tables = _tables(conn)
-    except sqlite3.DatabaseError:
-        return None
-    finally:
-        conn.close()
     latest = len(JOURNAL_MIGRATIONS)
+    foreign = sorted(set(tables) - {"journal"})
     if version > latest:
         return (f"journal schema version {version} is newer than this program's ({latest})"
-                + (f"; it also holds tables of the main database ({', '.join(sorted(set(tables) - {'journal'}))})"
-                   if set(tables) - {"journal"} else ""))
-    if tables != expected_schema(version):
+                + (f"; it also holds tables of the main database ({', '.join(foreign)})" if foreign else ""))
+    expected = expected_schema(version)
+    if tables != expected:
         return (f"not an event journal of schema version {version}: tables "
-                f"{', '.join(sorted(tables)) or 'none'} (expected {', '.join(expected_schema(version)) or 'none'})")
+                f"{', '.join(sorted(tables)) or 'none'} (expected {', '.join(expected) or 'none'})")
     return None
 
 
 def refuse_journal_as_main(path: Path) -> None:
     """StoreError when `path`, about to be opened as the main database, is an event journal:
     migrating it would give it the main schema, and the daemon would then refuse it as journal."""
-    from risk_manager.store.readonly import is_sqlite_file, read_only
-
     if not is_sqlite_file(path):
         return
     try:
-        with read_only(path) as conn:  # creates nothing beside the file
+        with read_only(path) as conn:
             tables = _tables(conn)
     except (StoreError, sqlite3.DatabaseError):
         return  # open_checked judges damaged files
@@ -103,6 +98,7 @@ def open_journal(path: Path, now: datetime, *, full_check_limit: int | None) -> 
     try:
         moved = _move_aside(path, now)
     except OSError as exc:
-        raise StoreError(f"journal {path} is unusable ({problem}) and cannot be moved aside: {exc}") from exc
+        raise StoreError(
+            f"journal {path} is unusable ({problem}) and cannot be moved aside: {exc}") from exc
     opened = open_checked(path, now, JOURNAL_MIGRATIONS, full_check_limit=full_check_limit)
     return dataclasses.replace(opened, created=True, corrupt_moved_to=moved, corrupt_reason=problem)

@@ -93,7 +93,6 @@ class StoreFileInfo:
     #: The file whose `journal` table holds the events (the file itself, or the journal beside a
     #: main database).
     journal_path: Path
-    has_contracts: bool
 
     def describe(self) -> str:
         what = "event journal" if self.kind == "journal" else "main database"
@@ -111,14 +110,13 @@ def inspect_store_file(path: Path) -> StoreFileInfo:
             tables = _columns(conn)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot be read: {exc}") from exc
-    has_contracts = "contracts" in tables
     if "journal" in tables:
         missing = _JOURNAL_COLUMNS - tables["journal"]
         if missing:
             raise StoreError(f"{path}: its journal table lacks {', '.join(sorted(missing))}")
-        return StoreFileInfo(path, "journal", version, path, has_contracts)
+        return StoreFileInfo(path, "journal", version, path)
     if "locks" in tables or "meta" in tables:
-        return StoreFileInfo(path, "main", version, journal_path_for(path), has_contracts)
+        return StoreFileInfo(path, "main", version, journal_path_for(path))
     raise StoreError(f"{path}: neither a risk-manager event journal nor its main database "
                      f"(tables: {', '.join(sorted(tables)) or 'none'})")
 
