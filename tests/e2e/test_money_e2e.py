@@ -111,9 +111,25 @@ async def test_property_daemon_net_realized_equals_simulator_balance_change(star
 
     await asyncio.to_thread(prop)
     assert examples >= 15
-    # A flip, a scale-in and a partial exit happened along the way: more than opening/closing pairs.
+    # The fills covered the cases: scale-ins, partial exits, flips (one order closing and opening:
+    # two fills), on both contracts.
     trades = [x for x in (await t.state())["trades"] if x["accountId"] == rig.account]
-    assert any(x.get("profitAndLoss") is None for x in trades) and any(x.get("profitAndLoss") for x in trades)
+    held = {MNQ: 0, MES: 0}
+    seen = set()
+    per_order: dict[int, int] = {}
+    for x in trades:
+        signed = x["size"] if x["side"] == BUY else -x["size"]
+        before = held[x["contractId"]]
+        if x.get("profitAndLoss") is None and before * signed > 0:
+            seen.add("scale-in")
+        if x.get("profitAndLoss") is not None and x["size"] < abs(before):
+            seen.add("partial exit")
+        held[x["contractId"]] = before + signed
+        per_order[x["orderId"]] = per_order.get(x["orderId"], 0) + 1
+    if any(n == 2 for n in per_order.values()):
+        seen.add("flip")
+    assert seen == {"scale-in", "partial exit", "flip"}, seen
+    assert {x["contractId"] for x in trades} == {MNQ, MES}
 
 
 # -- item 3: R01 close all = flatten -----------------------------------------------------------
