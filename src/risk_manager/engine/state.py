@@ -294,7 +294,10 @@ class AccountState:
         # A missing canTrade keeps the last known value (a partial update says nothing about it);
         # only a value never seen is taken as true, and flagged so R10 warns.
         self.can_trade_field_missing = a.can_trade is None and self.can_trade is None
-        effective = (True if self.can_trade is None else self.can_trade) if a.can_trade is None else a.can_trade
+        if a.can_trade is not None:
+            effective = a.can_trade
+        else:
+            effective = True if self.can_trade is None else self.can_trade
         changed = self.can_trade != effective
         self.can_trade = effective
         return Change(EventKind.ACCOUNT, can_trade_changed=changed)
