@@ -35,11 +35,12 @@ RULES = {"daily_realized_loss": {"enabled": True, "loss_limit": LOSS_LIMIT, "inc
 
 
 def sim_realized(sim: Any, account: int) -> float:
-    """Net realized P&L of the day at the simulator: closing fills' P&L − fees − commissions."""
+    """Net realized P&L of the day at the simulator: every fill's P&L (0 on opening fills) − fees −
+    commissions, the balance change."""
     total = 0.0
     for t in sim.state()["trades"]:
-        if t["accountId"] == account and t.get("profitAndLoss") is not None and not t.get("voided"):
-            total += t["profitAndLoss"] - t["fees"] - t["commissions"]
+        if t["accountId"] == account and not t.get("voided"):
+            total += (t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
     return round(total, 2)
 
 

@@ -76,8 +76,8 @@ async def test_duplicate_events_count_pnl_once(start_rig):
     await t.fault("duplicate_events", count=50)
     await lose_60(rig.trader, rig.account)
     trades = [tr for tr in (await t.state())["trades"] if tr["accountId"] == rig.account]
-    expected = sum(tr["profitAndLoss"] - tr["fees"] - tr.get("commissions", 0.0)
-                   for tr in trades if tr["profitAndLoss"] is not None)
+    # Net: every fill's fees, the opening fill's too (the balance change).
+    expected = sum((tr["profitAndLoss"] or 0.0) - tr["fees"] - tr.get("commissions", 0.0) for tr in trades)
 
     async def settled():
         row = (await get_status(rig.daemon.status_url))["accounts"][0]

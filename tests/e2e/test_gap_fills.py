@@ -25,11 +25,12 @@ HUB_DOWN_MS = 60_000  # "down until the test clears the fault"
 
 
 async def sim_realized(rig: Any) -> float:
-    """Σ(profitAndLoss − fees − commissions) over the account's closing trades (net basis)."""
+    """Σ(profitAndLoss (or 0) − fees − commissions) over the account's fills (net basis: the
+    balance change, opening fills' fees included)."""
     trades = [t for t in (await rig.trader.state())["trades"]
-              if t["accountId"] == rig.account and t.get("profitAndLoss") is not None
-              and not t.get("voided")]
-    return round(sum(t["profitAndLoss"] - t["fees"] - t.get("commissions", 0.0) for t in trades), 2)
+              if t["accountId"] == rig.account and not t.get("voided")]
+    return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t.get("commissions", 0.0)
+                     for t in trades), 2)
 
 
 async def closing_trades(rig: Any) -> int:

@@ -81,8 +81,8 @@ def test_expired_restored_locks_clear_on_first_tick():
 def test_no_two_concurrent_closes_flatten_narrows_to_free_items():
     e = engine({"daily_realized_loss": {"include_unrealized": False}, "max_contracts": {"limit": 2}})
     e.handle(pos(ES, 1, 6400.0, pid=2), T0)
-    out = e.handle(pos(MNQ, 3, 29500.0), T0)  # R01 closes both
-    assert len(of(out, ClosePosition)) == 2
+    out = e.handle(pos(MNQ, 3, 29500.0), T0)  # R01 flattens: both positions
+    assert of(out, Flatten) == [Flatten(ACCT, "R01", out[0].reason)]
     e.handle(order(7, MNQ), T0)
     out = e.handle(trade(1, MNQ, -600.0, ts=T0), T0)  # R03 flatten: positions already closing
     assert of(out, ClosePosition) == [] and of(out, Flatten) == []
@@ -97,9 +97,9 @@ def test_realized_dedupes_excludes_voided_and_takes_back_a_later_void():
     e.handle(trade(1, MNQ, -50.0, fees=1.0, ts=T0), T0)
     e.handle(trade(2, MNQ, None, fees=1.0, ts=T0), T0)  # half-turn
     e.handle(trade(3, MNQ, 20.0, voided=True, ts=T0), T0)
-    assert (s.realized_gross, s.realized_net) == (-50.0, -51.0)
+    assert (s.realized_gross, s.realized_net) == (-50.0, -52.0)  # the half-turn's fee counts too
     e.handle(trade(1, MNQ, -50.0, fees=1.0, voided=True, ts=T0), T0)
-    assert (s.realized_gross, s.realized_net, s.trades_today) == (0.0, 0.0, 1)
+    assert (s.realized_gross, s.realized_net, s.trades_today) == (0.0, -1.0, 1)
 
 
 def test_mark_prefers_fresh_last_then_mid_and_flags_stale_and_unpriced():

@@ -111,7 +111,8 @@ def test_never_two_concurrent_closes_and_replay_is_deterministic(script):
 def test_real_trades_fixture_realized_pnl_gross_and_net():
     rows = json.loads((FIXTURES / "historical_trades_24h.json").read_text())
     gross_expected = sum(r["profitAndLoss"] for r in rows if r["profitAndLoss"] is not None)
-    net_expected = sum(r["profitAndLoss"] - r["fees"] for r in rows if r["profitAndLoss"] is not None)
+    # Net: every fill's fees, opening half-turns (null P&L) included — the balance change.
+    net_expected = sum((r["profitAndLoss"] or 0.0) - r["fees"] for r in rows if not r["voided"])
     rows.sort(key=lambda r: r["creationTimestamp"])
     for basis, expected in (("gross", gross_expected), ("net", net_expected)):
         e = engine(pnl_basis=basis)
@@ -126,7 +127,8 @@ def test_real_trades_fixture_realized_pnl_gross_and_net():
             per_day[e.trading_day] = e.state(r["accountId"]).realized
         assert len(per_day) >= 2  # the capture spans several trading days
         assert abs(sum(per_day.values()) - expected) < 1e-6, basis
-    assert round(gross_expected, 2) == -121.5 and round(net_expected, 2) == -128.85
+    # 20 closing and 20 opening fills: the opening fills' fees (−7.35) count too.
+    assert round(gross_expected, 2) == -121.5 and round(net_expected, 2) == -136.2
 
 
 def test_real_trades_fixture_in_one_trading_day_equals_the_sum():

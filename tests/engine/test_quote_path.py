@@ -37,8 +37,13 @@ class ReferenceEngine(RiskEngine):
             holders = self._holders.get(event.contract_id or "")
             if holders:
                 for acct in sorted(holders):
+                    state = self.accounts[acct]
                     if not self.locks.is_locked(acct):
-                        out += self._run_rules(event, self.accounts[acct], now)
+                        out += self._run_rules(event, state, now)
+                    else:  # locked: only the lock-setting rules, on a freshly priced contract
+                        state.refresh_contract(event.contract_id or "", self.market, self.catalog, now,
+                                               self.config.max_quote_age_seconds)
+                        out += self._locked_rules(event, state, now, refresh=False)
             return self._finish(out, now) if out else out
         acct = event.account_id
         if acct is None:
@@ -52,6 +57,8 @@ class ReferenceEngine(RiskEngine):
             out += gated
             if kind is EventKind.ACCOUNT:
                 out += self._account_event(event, state, now)
+            elif kind is not EventKind.ORDER:
+                out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
             return self._finish(out, now)
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)

@@ -28,7 +28,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
-from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
+from risk_manager.engine.rules import LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
@@ -66,6 +66,8 @@ class RiskEngine:
         #: event kind → account → the enabled rules listening to that kind, with their contexts
         #: (built once per config, so the per-event loop does no name lookups or enabled checks).
         self._plans: dict[EventKind, dict[int, tuple[tuple[Evaluate, RuleContext], ...]]] = {}
+        #: The same, restricted to the rules that set locks (what still runs while locked).
+        self._lock_plans: dict[EventKind, dict[int, tuple[tuple[Evaluate, RuleContext], ...]]] = {}
         self._alerted: dict[tuple, datetime] = {}
         self.trading_day: date | None = None
         self.day_start: datetime | None = None
@@ -80,6 +82,7 @@ class RiskEngine:
         self.timeline = Timeline(config.trading_day, self.calendar)
         self._contexts.clear()
         self._plans.clear()
+        self._lock_plans.clear()
         for acct, state in self.accounts.items():
             state.pnl_basis = self.account_config(acct).pnl_basis
 
@@ -104,6 +107,15 @@ class RiskEngine:
             ctx = self.contexts(account_id)
             plan = plans[account_id] = tuple(
                 (RULES[name], ctx[name]) for name in TRIGGERS.get(kind, ()) if ctx[name].config.enabled
+            )
+        return plan
+
+    def _lock_plan(self, account_id: int, kind: EventKind) -> tuple[tuple[Evaluate, RuleContext], ...]:
+        plans = self._lock_plans.setdefault(kind, {})
+        plan = plans.get(account_id)
+        if plan is None:
+            plan = plans[account_id] = tuple(
+                (evaluate, ctx) for evaluate, ctx in self._plan(account_id, kind) if ctx.name in LOCKING_RULES
             )
         return plan
 
@@ -152,12 +164,13 @@ class RiskEngine:
                 is_locked = self.locks.is_locked
                 plans = self._plans.get(kind) or {}
                 for acct in sorted(holders):
-                    if is_locked(acct):
-                        continue
                     state = self.accounts[acct]
                     pos = state.positions.get(cid)
                     if pos is not None:
                         state.reprice(pos, contract, mark)
+                    if is_locked(acct):
+                        out += self._locked_rules(event, state, now, refresh=False)
+                        continue
                     plan = plans.get(acct)
                     for evaluate, rule_ctx in self._plan(acct, kind) if plan is None else plan:
                         actions = evaluate(event, state, rule_ctx, now)
@@ -176,6 +189,8 @@ class RiskEngine:
             out += gated  # the kill switch: no ordinary rule runs for this event
             if kind is EventKind.ACCOUNT:
                 out += self._account_event(event, state, now)
+            elif kind is not EventKind.ORDER:  # orders: the cancel is all (the fastest path)
+                out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
             return self._finish(out, now)
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)
@@ -194,9 +209,41 @@ class RiskEngine:
                 out += actions
         return out
 
+    def _locked_rules(
+        self, event: Event | None, state: AccountState, now: datetime, *, refresh: bool = True,
+        names: tuple[str, ...] = (),
+    ) -> list[Action]:
+        """While a lock holds: the rules that set locks still judge the event (`event` None: the
+        state, with the lock-setting ones of `names`), and what one of them proposes is kept only
+        when it records a lock of its own (new, or ending later than that rule's current one) — so
+        a breach locks at once whatever else is active, and a breach already locked is not
+        flattened again on every event."""
+        if event is None:
+            ctx = self.contexts(state.account_id)
+            plan = tuple((RULES[n], ctx[n]) for n in names if n in LOCKING_RULES and ctx[n].config.enabled)
+        else:
+            plan = self._lock_plan(state.account_id, event.kind)
+        if not plan:
+            return []
+        if refresh:
+            state.refresh_unrealized(self.market, self.catalog, now, self.config.max_quote_age_seconds)
+        out: list[Action] = []
+        for evaluate, rule_ctx in plan:
+            actions = evaluate(event, state, rule_ctx, now)
+            if actions and self._records_lock(actions):
+                out += actions
+        return out
+
+    def _records_lock(self, actions: list[Action]) -> bool:
+        for action in actions:
+            proposed = action.would_have if isinstance(action, Alert) else (action,)
+            if any(isinstance(a, SetLock) and self.locks.would_set(a.lock) for a in proposed):
+                return True
+        return False
+
     def _account_event(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
         out: list[Action] = []
-        if state.can_trade:
+        if event.data.can_trade is True:  # only an explicit true ends R10's lock, never a missing field
             out += self.locks.on_can_trade(state.account_id)
         ctx = self.contexts(state.account_id)["auth_loss_guard"]
         return out + r10_auth_loss_guard.evaluate(event, state, ctx, now)
@@ -287,9 +334,11 @@ class RiskEngine:
         self.inflight.expire(now)
         unlocked = {c.account_id for c in out if isinstance(c, ClearLock)}
         for acct in sorted(self.accounts):
-            if self.locks.is_locked(acct):
-                continue
             state = self.accounts[acct]
+            if self.locks.is_locked(acct):
+                if state.positions or state.orders:  # e.g. R09's session end still records its lock
+                    out += self._locked_rules(None, state, now, refresh=False, names=TICK_RULES)
+                continue
             ctx = self.contexts(acct)
             if acct in unlocked:  # a lock just ended: the state may already breach another rule
                 out += self._recheck(state, now)
@@ -313,8 +362,12 @@ class RiskEngine:
     def _recheck_all(self, now: datetime) -> list[Action]:
         out: list[Action] = []
         for acct in sorted(self.accounts):
+            state = self.accounts[acct]
             if not self.locks.is_locked(acct):
-                out += self._recheck(self.accounts[acct], now)
+                out += self._recheck(state, now)
+            else:  # a standing breach of another rule records its own lock now
+                state.last_change = None
+                out += self._locked_rules(None, state, now, names=RECHECK_RULES)
         return out
 
     def recheck(self, now: datetime) -> list[Action]:

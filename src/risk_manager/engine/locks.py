@@ -77,14 +77,20 @@ class LockManager:
             return None
         return max(wide, key=lambda l: (l.until is None, l.until or l.created_at, l.rule))
 
+    def would_set(self, lock: Lock) -> bool:
+        """Whether `set(lock)` would record it: its rule has no lock yet, or one that ends sooner.
+        Other rules' locks never matter: each breach records its own row at once."""
+        old = self._locks.get(lock.account_id, {}).get(lock.rule)
+        return old is None or _lasts_longer(lock, old)
+
     # -- changes -----------------------------------------------------------------------------
     def set(self, lock: Lock) -> SetLock | None:
         """Store a lock; None when an existing lock of that rule already lasts at least as long
-        (a new cooldown replaces an active one only if it ends later)."""
-        locks = self._locks.setdefault(lock.account_id, {})
-        old = locks.get(lock.rule)
-        if old is not None and not _lasts_longer(lock, old):
+        (a new cooldown replaces an active one only if it ends later). Locks of other rules do
+        not matter: an R03 lockout is recorded during an R07 cooldown."""
+        if not self.would_set(lock):
             return None
+        locks = self._locks.setdefault(lock.account_id, {})
         locks[lock.rule] = lock
         self._refresh(lock.account_id)
         return SetLock(lock)

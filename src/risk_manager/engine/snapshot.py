@@ -74,6 +74,9 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         for l in engine.locks.active(account_id)
     ]
     start, end = engine.timeline.day_bounds(now)
+    # What the account waits for: the account-wide lock that ends last (a lockout until the reset
+    # over a shorter cooldown); None when trading is allowed.
+    longest = engine.locks.blocking_lock(account_id)
     return {
         "id": account_id,
         "name": state.name,
@@ -86,6 +89,10 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         "trades_today": state.trades_today,
         "locked": engine.locks.is_locked(account_id),
         "locks": locks,
+        "longest_lock": None if longest is None else {
+            "rule": longest.rule, "kind": longest.kind.value, "reason": longest.reason,
+            "until": _iso(longest.until), "remaining_s": longest.remaining_s(now), "ends": longest.ends.value,
+        },
         "positions": positions,
         "orders": orders,
         "unpriced_contracts": sorted(state.unpriced),

@@ -106,8 +106,11 @@ class PositionState:
     #: When the engine first saw this position non-zero (R08's grace runs from here).
     opened_at: datetime
     creation_timestamp: datetime | None = None
-    #: Best favourable excursion in ticks since open (R05 breakeven arming, R12 trailing).
+    #: Best favourable excursion in ticks since open, from the average at the time (R05 arming).
     peak_ticks: float = 0.0
+    #: The most favourable mark actually reached since open (R12 trails from it). A price, not
+    #: ticks: a scale-in moves the average, never the best price the market reached.
+    best_price: float | None = None
     #: The most protective stop R12 has asked for (stops only ever tighten).
     managed_stop: float | None = None
     #: Last computed values (refreshed by `refresh_unrealized`), for snapshots.
@@ -146,6 +149,9 @@ class Change:
     new_trade: Trade | None = None
     #: The realized P&L of `new_trade` on the account's basis (None for half-turns).
     trade_pnl: float | None = None
+    #: The P&L (account basis, fees of every fill included) of `new_trade`'s order over all its
+    #: fills counted so far: R07 judges an exit order, not each of its fills.
+    order_pnl: float | None = None
     #: A previously counted trade became voided (P&L and counts were taken back).
     voided_flip: bool = False
     #: Account event: canTrade changed (or was seen for the first time).
@@ -157,6 +163,13 @@ class _Counted:
     gross: float
     net: float
     exec_key: object
+
+
+def fill_pnl(t: Trade) -> tuple[float, float]:
+    """(gross, net) a fill moves the balance by: profitAndLoss (null on opening fills = 0), and
+    net also takes its fees and commissions — opening fills carry fees too."""
+    gross = t.profit_and_loss or 0.0
+    return gross, gross - t.fees - t.commissions
 
 
 class AccountState:
@@ -175,6 +188,11 @@ class AccountState:
         self._counted: dict[int, _Counted] = {}
         self.realized_gross = 0.0
         self.realized_net = 0.0
+        #: Today's (gross, net) P&L per execution key (one order), summed over its counted fills.
+        self._order_pnl: dict[object, list[float]] = {}
+        #: R07: per execution key, the most severe tier's loss amount already acted on (a later
+        #: fill of the same exit escalates to a worse tier, never re-fires the same one).
+        self.loss_tier_fired: dict[object, float] = {}
         #: Executions of the last hour for R06, sorted by time, one per order (partial fills of
         #: one order count once, at the first fill); `_exec_keys` counts today's fills per order.
         self.executions: list[tuple[datetime, object]] = []
@@ -204,6 +222,8 @@ class AccountState:
         """Daily reset: realized P&L and session counts start from zero. Seen ids stay (dedupe)."""
         self.day_start = day_start
         self._counted.clear()
+        self._order_pnl.clear()
+        self.loss_tier_fired.clear()
         self.realized_gross = self.realized_net = 0.0
         # Today's count restarts; executions inside the rolling hour stay (R06's windows span it).
         self._exec_keys = {}
@@ -246,7 +266,8 @@ class AccountState:
         flipped = old is not None and old.direction != direction
         if old is None or flipped:
             self.positions[p.contract_id] = PositionState(
-                p.contract_id, p.id, direction, p.size, p.average_price, now, p.creation_timestamp
+                p.contract_id, p.id, direction, p.size, p.average_price, now, p.creation_timestamp,
+                best_price=p.average_price,
             )
             opened = True
         else:
@@ -270,8 +291,13 @@ class AccountState:
             self.name = a.name
         if a.balance is not None:
             self.balance = a.balance
-        self.can_trade_field_missing = a.can_trade is None
-        effective = True if a.can_trade is None else a.can_trade
+        # A missing canTrade keeps the last known value (a partial update says nothing about it);
+        # only a value never seen is taken as true, and flagged so R10 warns.
+        self.can_trade_field_missing = a.can_trade is None and self.can_trade is None
+        if a.can_trade is not None:
+            effective = a.can_trade
+        else:
+            effective = True if self.can_trade is None else self.can_trade
         changed = self.can_trade != effective
         self.can_trade = effective
         return Change(EventKind.ACCOUNT, can_trade_changed=changed)
@@ -290,14 +316,21 @@ class AccountState:
         ts = t.creation_timestamp or now
         if self.day_start is not None and ts < self.day_start:
             return Change(EventKind.TRADE, t.contract_id)  # belongs to an earlier trading day
-        gross = t.profit_and_loss or 0.0
-        net = gross - t.fees - t.commissions if t.profit_and_loss is not None else 0.0
-        exec_key = ("order", t.order_id) if t.order_id is not None else ("trade", t.id)
+        gross, net = fill_pnl(t)
+        exec_key = self.exec_key_of(t)
         self._counted[t.id] = _Counted(gross, net, exec_key)
         self.realized_gross += gross
         self.realized_net += net
+        order = self._order_pnl.setdefault(exec_key, [0.0, 0.0])
+        order[0] += gross
+        order[1] += net
         self._add_execution(ts, exec_key)
-        return Change(EventKind.TRADE, t.contract_id, new_trade=t, trade_pnl=t.pnl(self.pnl_basis))
+        return Change(EventKind.TRADE, t.contract_id, new_trade=t, trade_pnl=t.pnl(self.pnl_basis),
+                      order_pnl=order[1] if self.pnl_basis == "net" else order[0])
+
+    def exec_key_of(self, t: Trade) -> object:
+        """The execution (order) a fill belongs to: R06 counts it once, R07 judges it whole."""
+        return ("order", t.order_id) if t.order_id is not None else ("trade", t.id)
 
     def _add_execution(self, ts: datetime, key: object) -> None:
         count = self._exec_keys.get(key, 0)
@@ -321,6 +354,10 @@ class AccountState:
         c = self._counted.pop(trade_id)
         self.realized_gross -= c.gross
         self.realized_net -= c.net
+        order = self._order_pnl.get(c.exec_key)
+        if order is not None:
+            order[0] -= c.gross
+            order[1] -= c.net
         remaining = self._exec_keys.get(c.exec_key, 0) - 1
         if remaining > 0:
             self._exec_keys[c.exec_key] = remaining
@@ -385,6 +422,8 @@ class AccountState:
         ticks = (mark.price - pos.average_price) / contract.tick_size * pos.direction
         if ticks > pos.peak_ticks:
             pos.peak_ticks = ticks
+        if pos.best_price is None or (mark.price - pos.best_price) * pos.direction > 0:
+            pos.best_price = mark.price
         value = ticks * contract.tick_value * pos.size
         pos.unrealized, pos.mark, pos.stale = value, mark.price, mark.stale
         return value

@@ -296,19 +296,18 @@ class DashboardApp(App[int]):
         account_wide = [r for r in locks if r.data.get("kind") != "symbol"]
         banner.set_class(not account_wide, "symbol-only")
         lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT" if account_wide else "SYMBOL BLOCKED"]
+        longest = self.model.longest_lock(now)
+        if longest is not None:  # the longest first: it is what the account waits for
+            locks = [longest] + [r for r in locks if r is not longest]
         for rec in locks:
             lock = dict(rec.data, remaining_s=rec.remaining("remaining_s", now))
             what = str(lock.get("rule", "?")) + (f" {lock['symbol']}" if lock.get("symbol") else "")
             lines.append(f"{what} ({lock.get('kind', 'lock')}): {lock.get('reason', '')} — {lock_end_text(lock, tz)}")
         self.query_one("#lock-text", Static).update("\n".join(lines))
-        # The account trades again when the last account-wide lock ends.
-        decisive = account_wide or locks
-        remaining = [rec.remaining("remaining_s", now) for rec in decisive]
+        # The account trades again when the last account-wide lock ends: count down to that one.
+        remaining = longest.remaining("remaining_s", now) if longest is not None else None
         digits = self.query_one("#lock-countdown", Digits)
-        if any(r is None for r in remaining):
-            digits.update("")
-        else:
-            digits.update(_hms(max(r for r in remaining if r is not None)))
+        digits.update("" if remaining is None else _hms(remaining))
 
     def _render_pnl(self) -> None:
         acct = self.model.account() or {}

@@ -153,6 +153,20 @@ class DashboardModel:
         aid = self.selected if aid is None else aid
         return list(self.locks.get(aid, [])) if aid is not None else []
 
+    def longest_lock(self, now: float, aid: int | None = None) -> Received | None:
+        """The lock the account waits for: the account-wide one that ends last (one without an end
+        — R10, manual, an unlisted symbol — outlasts any timed one); symbol locks only when alone."""
+        locks = self.active_locks(aid)
+        wide = [r for r in locks if r.data.get("kind") != "symbol"] or locks
+        if not wide:
+            return None
+
+        def ends(rec: Received) -> tuple[bool, float]:
+            left = rec.remaining("remaining_s", now)
+            return (left is None, left or 0.0)
+
+        return max(wide, key=ends)
+
     def pnl_series(self, aid: int | None = None) -> list[float]:
         aid = self.selected if aid is None else aid
         acct = self.account(aid)

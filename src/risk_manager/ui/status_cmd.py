@@ -59,7 +59,12 @@ def render_status(doc: dict[str, Any], url: str) -> str:
         if acct.get("can_trade") is False:
             head += ", broker says canTrade=false"
         locks = [lk for lk in acct.get("locks") or [] if isinstance(lk, dict)]
-        lines.append(head + (", LOCKED" if locks else ", trading allowed"))
+        longest = acct.get("longest_lock")
+        if isinstance(longest, dict):  # what the account waits for: the lock that ends last
+            head += f", LOCKED {lock_end_text(longest, tz)} ({longest.get('rule', '?')})"
+        else:
+            head += ", LOCKED" if locks else ", trading allowed"
+        lines.append(head)
         for lock in locks:
             what = lock.get("rule", "?") + (f" [{lock['symbol']}]" if lock.get("symbol") else "")
             lines.append(f"    lock {what} ({lock.get('kind', '?')}) {lock_end_text(lock, tz)}: "

@@ -75,3 +75,11 @@ RECHECK_RULES = (
     "max_unrealized_profit", "session_block_outside", "auth_loss_guard", "symbol_blocks",
     "daily_realized_profit",
 )
+#: Rules that set locks. They still run while the account is locked (the gate answers the event
+#: first), so every breach records its own lock at once: an R03 breach during an R07 cooldown locks
+#: until the reset now, and a later fill of an exit R07 acted on can escalate its cooldown. (R10 is
+#: run by the engine on every account event anyway.)
+LOCKING_RULES = frozenset({
+    "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "session_block_outside",
+    "symbol_blocks", "daily_realized_profit",
+})

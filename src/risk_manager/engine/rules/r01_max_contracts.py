@@ -1,4 +1,4 @@
-"""R01 max_contracts: total contracts held by the account above `limit`."""
+"""R01 max_contracts: total contracts held by the account above `limit` (`close_all`: flatten)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action, ClosePosition, PartialClose
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import finish, symbol_label
+from risk_manager.engine.rules._common import finish, flatten, symbol_label
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -40,7 +40,8 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     acct = state.account_id
     actions: list[Action] = []
     if cfg.close_all:
-        actions = [ClosePosition(acct, c, ctx.rule_id, reason) for c in sorted(state.positions)]
+        # "Close all" is a flatten: working orders go first, or a resting limit refills a position.
+        actions = [flatten(ctx, acct, reason)]
     else:
         # Reduce: partial-close the largest positions first until the count is within the limit.
         excess = total - cfg.limit

@@ -1,4 +1,6 @@
-"""R03 daily_realized_loss: realized P&L today (+ open unrealized) at or below −loss_limit."""
+"""R03 daily_realized_loss: realized P&L today (+ open unrealized) at or below −loss_limit.
+
+Realized is net of the fees of every fill, opening fills included (the balance change of the day)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ def triggered_by(event: Event | None, state: AccountState, include_unrealized: b
         return True
     if event.kind in MARK_EVENTS:  # first: quotes are most of the stream
         return include_unrealized
-    if event.kind is EventKind.TRADE:
+    if event.kind is EventKind.TRADE:  # every counted fill moves net P&L (opening fills by their fees)
         change = state.last_change
-        return change is not None and (change.trade_pnl is not None or change.voided_flip)
+        return change is not None and (change.new_trade is not None or change.voided_flip)
     return False
 
 

@@ -1,5 +1,10 @@
-"""R07 cooldown_after_loss: a losing closing trade at or below a tier's loss sets that tier's cooldown
-(the most severe tier matched)."""
+"""R07 cooldown_after_loss: a losing exit at or below a tier's loss sets that tier's cooldown (the
+most severe tier matched).
+
+An exit is judged per order: its P&L summed over the fills of that order so far, so a 3-lot stop-out
+filled as three −$80 fills is a −$240 exit. A later fill of the same order that reaches a more severe
+tier escalates; one that stays in a tier already acted on does nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +22,20 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     if not cfg.enabled or event is None or event.kind is not EventKind.TRADE:
         return []
     change = state.last_change
-    if change is None or change.new_trade is None or change.trade_pnl is None:
-        return []
-    pnl = cents(change.trade_pnl)
+    if change is None or change.new_trade is None or change.trade_pnl is None or change.order_pnl is None:
+        return []  # only a closing fill (one with P&L) makes an exit
+    pnl = cents(change.order_pnl)
     if pnl >= 0:
         return []
     matched = [t for t in cfg.tiers if pnl <= cents(t.loss_amount)]
     if not matched:
         return []
     tier = min(matched, key=lambda t: t.loss_amount)  # most severe
+    key = state.exec_key_of(change.new_trade)
+    fired = state.loss_tier_fired.get(key)
+    if fired is not None and fired <= tier.loss_amount:
+        return []  # this exit already set this tier (or a worse one)
+    state.loss_tier_fired[key] = tier.loss_amount
     acct = state.account_id
     label = symbol_label(ctx, change.new_trade.contract_id)
     reason = (

@@ -1,7 +1,8 @@
 """R10 auth_loss_guard: the broker says canTrade == false → flatten and lock until it is true again.
 
-A missing canTrade field is treated as true (with a warning). Clearing the lock when canTrade comes
-back is done by the engine through the lock manager (it must also run while the account is locked).
+A missing canTrade field keeps the last known value; one never seen is taken as true (with a
+warning). Clearing the lock when canTrade is explicitly true again is done by the engine through the
+lock manager (it must also run while the account is locked).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         return []
     acct = state.account_id
     if state.can_trade_field_missing:
-        return [Alert(acct, ctx.rule_id, "Account event without canTrade: treated as true", "warning")]
+        return [Alert(acct, ctx.rule_id, "Account event without canTrade (never seen yet): treated as true", "warning")]
     if state.can_trade is not False or ctx.locks.get(acct, ctx.rule_id) is not None:
         return []
     reason = "The broker reports canTrade = false; locked until trading is allowed again"

@@ -36,13 +36,16 @@ def _tighter(a: float, b: float, direction: int) -> bool:
 def desired_stop(pos: PositionState, ctx: RuleContext, tick: float) -> float | None:
     cfg = ctx.config
     d = pos.direction
+    # Both triggers and the trail come from the best price the market actually reached, measured
+    # from the current average: after a scale-in the average moves, the best price does not.
+    best = pos.average_price if pos.best_price is None else pos.best_price
+    best_ticks = (best - pos.average_price) / tick * d
     candidates: list[float] = []
     be = cfg.auto_breakeven
-    if be.enabled and pos.peak_ticks >= be.profit_trigger_ticks - _EPS:
+    if be.enabled and best_ticks >= be.profit_trigger_ticks - _EPS:
         candidates.append(_to_tick(pos.average_price + d * be.offset_ticks * tick, tick, up=d > 0))
     tr = cfg.trailing_stop
-    if tr.enabled and pos.peak_ticks >= tr.activation_ticks - _EPS:
-        best = pos.average_price + d * pos.peak_ticks * tick
+    if tr.enabled and best_ticks >= tr.activation_ticks - _EPS:
         candidates.append(_to_tick(best - d * tr.trail_distance_ticks * tick, tick, up=d < 0))
     if not candidates:
         return None
