@@ -58,7 +58,8 @@ CONTRACT = {"id": CID, "name": "MNQU6", "description": "Micro E-mini Nasdaq-100"
 
 leaf = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
         | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
-        | st.sampled_from(["", "NaN", "2026-13-45T99:00:00", "2026-11-18T14:30:00Z", "1e400", CID]))
+        | st.sampled_from(["", "NaN", "inf", "2026-13-45T99:00:00", "2026-11-18T14:30:00Z", "1e400", "1" * 400, CID])
+        | st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3))  # lone surrogates
 json_any = st.recursive(leaf, lambda kids: st.lists(kids, max_size=4)
                         | st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=12)
 
