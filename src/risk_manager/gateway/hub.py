@@ -495,7 +495,7 @@ class HubClient:
                 elif msg.type is aiohttp.WSMsgType.BINARY:
                     await queue.put((msg.data.decode("utf-8", "replace"), time.monotonic_ns(), now()))
                 elif msg.type is aiohttp.WSMsgType.ERROR:
-                    exc = ws.exception()
+                    exc = msg.data  # the exception the reader saw
                     if isinstance(exc, aiohttp.WebSocketError) and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
                         self.stats.oversized += 1
                         self._malformed(f"frame over {self.max_frame_bytes} bytes", "")
