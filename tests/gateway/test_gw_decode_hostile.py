@@ -102,3 +102,20 @@ def test_lone_surrogates_become_journalable_text(tmp_path: Path):
     finally:
         store.close()
     assert decode.parse_order({**ORDER, "customTag": "ünïcode ✓"}).custom_tag == "ünïcode ✓"  # real text kept
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_values_too_deep_to_print_are_still_a_decode_error():
+    """Python-built (or near-limit JSON) nesting: naming the bad value must not raise RecursionError."""
+    deep = _nested(5000)
+    for target, arguments in (("GatewayUserOrder", [[deep]]), ("GatewayUserOrder", deep),
+                              ("GatewayQuote", ["C", deep]), ("GatewayTrade", ["C", [deep]]),
+                              ("GatewayUserTrade", [{"action": 1, "data": {**TRADE, "price": deep}}])):
+        with pytest.raises(DecodeError, match="nested too deeply to show"):
+            decode.decode_invocation(target, arguments)

@@ -44,7 +44,10 @@ class DecodeError(ValueError):
 
 
 def _show(value: Any, limit: int = 160) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # nested deeper than repr can go: say so instead of failing here
+        return f"<{type(value).__name__} nested too deeply to show>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 
