@@ -383,7 +383,7 @@ def rest_cases(draw: Any) -> tuple[str, int, str]:
         else:
             envelope[key] = draw(st.one_of(st.integers(0, 2**40), json_any))
     body = draw(st.one_of(st.just(json.dumps(envelope)), st.just(json.dumps(envelope)),
-                          st.text(max_size=30), json_any.map(json.dumps)))
+                          st.text(max_size=30), json_any.map(json.dumps), deep_json))
     return method, status, body
 
 
@@ -400,6 +400,34 @@ async def _call(rest: Any, method: str) -> Any:
         "place_order": lambda: rest.place_order(ACCOUNT, CID, 2, 0, 1),
     }
     return await asyncio.wait_for(calls[method](), 10.0)
+
+
+def test_deeply_nested_rest_bodies_and_tokens_are_gateway_errors() -> None:
+    import base64
+
+    from gw_fake_server import FakeGateway
+    from risk_manager.gateway.errors import GatewayRestError
+    from risk_manager.gateway.rest import GatewayRest, jwt_expiry
+
+    deep = "[" * 100_000 + "]" * 100_000
+    claims = base64.urlsafe_b64encode(('{"exp":' + deep + "}").encode()).decode().rstrip("=")
+    assert jwt_expiry(f"e30.{claims}.c2ln") is None
+    loop = asyncio.new_event_loop()
+    gw = FakeGateway()
+    base = loop.run_until_complete(gw.start())
+    rest = GatewayRest(base, "user", "key", rate_limit=None, read_retries=0, retry_429_attempts=0,
+                       max_retry_after=0.01, backoff_base=0.001, timeout=2.0)
+    try:
+        for method in ("search_accounts", "search_open_positions", "cancel_order"):
+            endpoint = ENVELOPE_KEYS[method][0]
+            for body in (deep, '{"success":true,"errorCode":0,"accounts":' + deep + "}"):
+                gw.script[endpoint] = [(200, body, {})]
+                with pytest.raises(GatewayRestError):
+                    loop.run_until_complete(_call(rest, method))
+    finally:
+        loop.run_until_complete(rest.close())
+        loop.run_until_complete(gw.stop())
+        loop.close()
 
 
 def test_fuzzed_rest_responses_only_raise_gateway_errors() -> None:
