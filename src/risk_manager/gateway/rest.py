@@ -77,7 +77,7 @@ def jwt_expiry(token: str | None) -> datetime | None:
         exp = payload.get("exp") if isinstance(payload, dict) else None
         if isinstance(exp, (int, float)) and not isinstance(exp, bool):
             return datetime.fromtimestamp(exp, UTC)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         pass
     return None
 
@@ -460,7 +460,7 @@ class GatewayRest:
         try:
             # NaN/Infinity are not JSON; a NaN price or P&L would make every rule comparison false.
             value = json.loads(text, parse_constant=reject_json_constant)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a body nested too deeply
             return None
         return value if isinstance(value, dict) else None
 
