@@ -229,6 +229,11 @@ async def test_market_depth_subscription_delivers_gateway_depth(client: SimClien
     assert "error" not in await depth_hub.invoke("SubscribeContractMarketDepth", MNQ)
     quotes_hub = await RawHub.connect(client.session, client.sim.info()["market_hub"], client.token)
     await quotes_hub.invoke("SubscribeContractQuotes", MNQ)
+    await client.control("/sim/price", {"contractId": MNQ, "price": 20000.0})
+    (unlimited,) = await depth_hub.events(1)  # instant fills: one deep level per side
+    assert [(i["type"], i["price"], i["volume"]) for i in unlimited["arguments"][1]] == [
+        (4, 20000.0, 10_000), (3, 20000.0, 10_000)]
+    await quotes_hub.events(1)
     await configure(client, depth=[3, 5])
     await client.control("/sim/price", {"contractId": MNQ, "price": 20000.0, "spread_ticks": 1})
     (record,) = await depth_hub.events(1)
