@@ -23,7 +23,7 @@ user-hub records) and the daemon's own journal (all `time.monotonic_ns()`, one m
 simulator fills as a market does and the measured orders are 2-lot market orders instead of far
 limits. Each is Pending for the fill latency, then walks the book: the guard's cancel races the
 fill. Also reported: how many orders the cancel caught before any fill, partly filled, or too late
-(then the kill switch closes the position; the run ends when the account is flat).
+(then the kill switch must close the position: `positions_left_open` at the end).
 
     uv run python -m bench reaction [--n 200] [--quotes 1000] [--contracts 10] [--floor-n 300]
                                     [--fill-model [--fills '{"fill_latency_ms": 50, "depth": [1, 2, 3]}']]
@@ -54,8 +54,8 @@ CONTRACTS = (
 TRADER_PATHS = {"/api/order/place", "/api/auth/loginkey"}
 WORKING_ORDER_STATUSES = {1, 6}  # Open, Pending: the order is live on the locked account
 R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
-#: The fill model of `--fill-model` runs: 50 +/- 20 ms to the first fill, a 1-2-3 lot book.
-FILL_MODEL = {"fill_latency_ms": 50, "fill_jitter_ms": 20, "depth": [1, 2, 3]}
+#: The fill model of `--fill-model` runs: 200 +/- 50 ms to the first fill, a 1-2-3 lot book.
+FILL_MODEL = {"fill_latency_ms": 200, "fill_jitter_ms": 50, "depth": [1, 2, 3]}
 MEASURED_MARKET_SIZE = 2
 
 
@@ -144,8 +144,6 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         await _lock_by_r03(trader, account, daemon.status_url)
 
         async def none_working() -> bool:
-            if fills is not None and await trader.positions(account):
-                return False  # a market order that filled first: done when the guard closed it
             return not await trader.working_orders(account)
 
         # The second (unlocked) account holds one contract of each: the daemon subscribes to all
@@ -181,6 +179,8 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         sim.quote_stream.stop()
         daemon_rss = daemon.rss_kb()
         outcomes = race_outcomes(sim, [oid for oid, _ in placed]) if fills is not None else None
+        if outcomes is not None:  # an order the market filled first: the kill switch closes it
+            outcomes["positions_left_open"] = sum(abs(p.net) for p in sim.engine.open_positions(account))
         log = [r for r in sim.request_log if r["seq"] > first_seq]
         pushes = [r for r in sim.push_log if r["seq"] > first_push_seq]
     finally:
