@@ -175,7 +175,6 @@ async def test_a_flatten_whose_cancel_meets_a_fill_ends_flat(start_rig):
     assert [lock["rule"] for lock in account_locks(await get_status(rig.daemon.status_url), rig.account)] == ["R04"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 11 item 1")
 async def test_a_flatten_whose_cancel_meets_a_fill_pnl_equals_the_balance_change(start_rig):
     rig = await start_rig({"daily_unrealized_loss": {"loss_limit": 40, "scope": "total"}})
     await _flatten_whose_cancel_meets_a_fill(rig)
