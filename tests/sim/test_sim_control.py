@@ -90,7 +90,7 @@ def test_risk_manager_sim_command_prints_info_and_exits_on_sigterm(tmp_path) -> 
         line = proc.stdout.readline()
         info = json.loads(line)
         assert set(info) == {"api", "user_hub", "market_hub", "user", "api_key", "accounts"}
-        assert len(info["accounts"]) == 2 and info["user_hub"].startswith("ws://127.0.0.1:")
+        assert len(info["accounts"]) == 2 and info["user_hub"] == info["api"] + "/hubs/user" and info["api"].startswith("http://127.0.0.1:")
 
         async def login() -> bool:
             async with aiohttp.ClientSession() as s, s.post(

@@ -125,9 +125,9 @@ class Simulator:
     def info(self) -> dict[str, Any]:
         if self.base_url is None:
             raise RuntimeError("Simulator.info() needs a started simulator (await sim.start())")
-        ws = "ws" + self.base_url[len("http"):]
+        # http(s) hub URLs, as TopstepX publishes them: SignalR clients switch to ws(s) themselves.
         return {
-            "api": self.base_url, "user_hub": f"{ws}/hubs/user", "market_hub": f"{ws}/hubs/market",
+            "api": self.base_url, "user_hub": f"{self.base_url}/hubs/user", "market_hub": f"{self.base_url}/hubs/market",
             "user": self.user, "api_key": self.api_key, "accounts": list(self.engine.accounts),
         }
 
