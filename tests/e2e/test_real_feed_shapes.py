@@ -3,11 +3,15 @@ null-P&L trade record after a close, partial quotes that leave lastPrice stale, 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.helpers import BUY, MNQ, SELL, account_locks, get_status, wait_for
+from e2e.conftest import Rig
+from e2e.helpers import BUY, MNQ, SELL, Trader, account_locks, get_status, wait_for
+from risk_manager.events import EventKind
+from risk_manager.sim import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +58,53 @@ async def test_trades_read_newest_first_are_applied_in_time_order(rig):
     assert row["realized_pnl"] > 0
     assert account_locks(await get_status(daemon.status_url), rig.account) == []
     assert await rig.trader.positions(rig.account) == []
+
+
+R06_R07 = {
+    "trade_frequency_limit": {"per_minute": 2, "per_hour": 50, "per_session": 100},
+    "cooldown_after_loss": {"tiers": [{"loss_amount": -20, "cooldown_seconds": 120}]},
+}
+
+
+async def close_with_second_record(tmp_path: Path, reemit: bool) -> dict[str, Any]:
+    """One losing MNQ round trip (-$30) watched by the real daemon; what the daemon concluded."""
+    sim = Simulator(accounts=1, speed=0.0, reemit_opening_trade=reemit)
+    await sim.start()
+    trader = Trader(sim.info()["api"])
+    await trader.login()
+    rig = Rig(sim, trader, tmp_path / ("on" if reemit else "off"))
+    try:
+        rig.configure(R06_R07)
+        daemon = await rig.start_daemon()
+        await round_trip(rig, 20000.0, 19985.0)
+        await wait_for(lambda: _has_lock(daemon, "R07"), what="R07 cooldown")
+        await wait_for(lambda: trader.flat(rig.account), what="flat")
+        trade_pushes = [p["id"] for p in sim.push_log if p["target"] == "GatewayUserTrade"]
+
+        async def all_trade_records_applied() -> bool:  # journaled = fed to the engine
+            fed = [e for e in daemon.store.iter_events(account_id=rig.account)
+                   if e.kind == EventKind.TRADE and e.source != "rest"]
+            return len(fed) >= len(trade_pushes)
+
+        await wait_for(all_trade_records_applied, what="every trade record reached the engine")
+        row = await status_row(daemon)
+        return {"pushes": trade_pushes, "realized": row["realized_pnl"], "trades_today": row["trades_today"],
+                "locks": sorted(lock["rule"] for lock in row["locks"])}
+    finally:
+        await rig.stop_daemon()
+        await trader.close()
+        await sim.stop()
+
+
+async def _has_lock(daemon: Any, rule: str) -> bool:
+    return any(lock["rule"] == rule for lock in (await status_row(daemon))["locks"])
+
+
+async def test_the_second_null_pnl_trade_record_of_a_close_is_counted_once(tmp_path):
+    with_record = await close_with_second_record(tmp_path, reemit=True)
+    without = await close_with_second_record(tmp_path, reemit=False)
+    opening, closing, again = with_record["pushes"]  # the simulator did send the second record
+    assert again == opening != closing and len(without["pushes"]) == 2
+    assert with_record["realized"] == without["realized"] < -30.0  # -$30 and the fees
+    assert with_record["trades_today"] == without["trades_today"] == 2  # R06 counts two executions
+    assert with_record["locks"] == without["locks"] == ["R07"]  # one R07 cooldown, no R06

@@ -140,7 +140,7 @@ async def test_shapes_match_captured_fixtures(client: SimClient) -> None:
     assert (closed["action"], closed["data"]["type"], closed["data"]["size"]) == (2, 0, 0)
     assert closed["data"]["averagePrice"] == samples["position"]["data"]["averagePrice"]
     assert set(closed["data"]) == set(samples["position"]["data"])
-    closing_trade = by_target["GatewayUserTrade"][-1]
+    closing_trade = next(t for t in by_target["GatewayUserTrade"] if "profitAndLoss" in t["data"])
     assert set(closing_trade["data"]) == set(samples["trade"]["data"]) and closing_trade["action"] == 0
     assert closing_trade["data"]["profitAndLoss"] == samples["trade"]["data"]["profitAndLoss"] * -1  # 24.5 pts x $2
     # REST rows carry the same keys as the captured (normalized) rows

@@ -93,3 +93,48 @@ async def test_rest_and_stream_timestamps_have_varying_widths() -> None:
                 START.replace(microsecond=m) + timedelta(seconds=i) for i, m in enumerate(MICROS)}
     finally:
         await sim.stop()
+
+
+async def close_and_read_trades(sim: Simulator) -> tuple[list[dict], list[dict]]:
+    """Open and close 2 MNQ over the hub; the trade records it pushed and the REST rows."""
+    async with aiohttp.ClientSession() as session:
+        client = SimClient(sim, session)
+        await client.login()
+        hub = await RawHub.connect(session, sim.info()["user_hub"], client.token)
+        for topic in ("Trades", "Positions"):
+            assert "error" not in await hub.invoke(f"Subscribe{topic}", client.account_id)
+        await client.control("/sim/price", {"contractId": MNQ, "price": 29539.0})
+        assert (await client.place(size=2))["success"]
+        await client.control("/sim/price", {"contractId": MNQ, "price": 29542.25})
+        assert (await client.post("/api/Position/closeContract",
+                                  {"accountId": client.account_id, "contractId": MNQ}))["success"]
+        records = [r for r in await hub.events(4) + await hub.quiet(0.3)]
+        rows = await trade_rows(client)
+        await hub.close()
+    return [(r["target"], r["arguments"][0]["data"]) for r in records], rows
+
+
+async def test_a_close_sends_the_opening_half_turn_again_before_the_flat_position() -> None:
+    sim = Simulator(accounts=1)
+    await sim.start()
+    try:
+        records, rows = await close_and_read_trades(sim)
+    finally:
+        await sim.stop()
+    targets = [(t, d.get("size")) for t, d in records]
+    assert targets == [("GatewayUserTrade", 2), ("GatewayUserPosition", 2), ("GatewayUserTrade", 2),
+                       ("GatewayUserTrade", 2), ("GatewayUserPosition", 0)]
+    opening, closing, again = (d for t, d in records if t == "GatewayUserTrade")
+    assert closing["profitAndLoss"] == 13.0  # 3.25 points x $2 x 2
+    assert again == opening and "profitAndLoss" not in again and again["price"] == 29539.0
+    assert len(rows) == 2  # a stream record only: Trade/search lists each fill once
+
+
+async def test_the_second_trade_record_can_be_switched_off() -> None:
+    sim = Simulator(accounts=1, reemit_opening_trade=False)
+    await sim.start()
+    try:
+        records, _ = await close_and_read_trades(sim)
+    finally:
+        await sim.stop()
+    assert [t for t, _ in records].count("GatewayUserTrade") == 2

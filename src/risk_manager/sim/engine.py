@@ -61,8 +61,11 @@ class MatchingEngine:
         seed: int = 1,
         account_event_copies: int = 2,
         fees: dict[str, tuple[float, float]] | None = None,
+        reemit_opening_trade: bool = True,
     ) -> None:
         self.catalog = catalog
+        self.reemit_opening_trade = reemit_opening_trade
+        self._opening_trades: dict[int, SimTrade] = {}  # position id -> the half-turn that opened it
         self.clock = clock
         self.account_event_copies = account_event_copies
         self.fees = dict(fees or {})
@@ -490,6 +493,7 @@ class MatchingEngine:
         contract = self.catalog[order.contract_id]
         now = self.clock.now()
         trades, position_events = self._apply_fill(account, contract, order, price, now)
+        position_events = self._reemit_opening_trades(trades, position_events)
         order.status = OrderStatus.FILLED
         order.fill_volume = order.size
         order.filled_price = price
@@ -581,6 +585,26 @@ class MatchingEngine:
         self.trades.append(trade)
         account.balance = round(account.balance + (pnl or 0.0) - trade.fees - trade.commissions, 2)
         return trade
+
+    # ------------------------------------------------------------------ the second trade record of a close
+
+    def _reemit_opening_trades(self, trades: list[SimTrade], events: list[UserEvent]) -> list[UserEvent]:
+        """After a close to flat the real gateway sends the opening half-turn once more (pnl null, the
+        entry price: reference §11.4), before the position's size-0 event. Re-sent with its own id, so
+        a client that dedupes trades by id counts it once. Off with `reemit_opening_trade=False`."""
+        out: list[UserEvent] = []
+        for event in events:
+            position_id = event.data.get("id")
+            if event.action == ACTION_REMOVE:
+                opening = self._opening_trades.pop(position_id, None)
+                if opening is not None and self.reemit_opening_trade:
+                    out.append(UserEvent("GatewayUserTrade", ACTION_ADD, opening.account_id, opening.to_wire(stream=True)))
+            elif position_id not in self._opening_trades:
+                opened_by = next((t for t in trades if t.profit_and_loss is None), None)
+                if opened_by is not None:
+                    self._opening_trades[position_id] = opened_by
+            out.append(event)
+        return out
 
     # ------------------------------------------------------------------ internals: events and ids
 

@@ -53,6 +53,7 @@ class Simulator:
         account_event_copies: int = 2,
         token_lifetime: float = 86_400.0,
         fees: dict[str, tuple[float, float]] | None = None,
+        reemit_opening_trade: bool = True,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be >= 1, got {accounts}")
@@ -67,6 +68,7 @@ class Simulator:
         self.catalog = load_catalog()
         self.engine = MatchingEngine(
             self.catalog, self.clock, seed=seed, account_event_copies=account_event_copies, fees=fees,
+            reemit_opening_trade=reemit_opening_trade,
         )
         for _ in range(accounts):
             self.engine.add_account(balance=starting_balance)
