@@ -135,6 +135,26 @@ class MatchingEngine:
             self.market_out.append(MarketEvent("GatewayTrade", contract_id, [market.print_(now, aggressor, prints)]))
         self._process_resting(contract_id)
 
+    def move_market(
+        self, contract_id: str, bid: float, ask: float, prints: list[tuple[float, int, int]] | None = None,
+    ) -> None:
+        """The walk's step, as the live feed shows it: the book moves, maybe some prints (price, volume,
+        aggressor side) in one GatewayTrade push, then at most one partial quote of what changed —
+        mostly bid/ask only; lastPrice/volume only when a print changed them."""
+        market = self.market(contract_id)
+        market.set_book(bid, ask)
+        now = self.clock.now()
+        if prints:
+            items = []
+            for price, volume, side in prints:
+                market.trade(price, volume)
+                items.append(market.print_(now, side, volume))
+            self.market_out.append(MarketEvent("GatewayTrade", contract_id, items))
+        quote = market.partial_quote(now)
+        if quote is not None:
+            self.market_out.append(MarketEvent("GatewayQuote", contract_id, quote))
+        self._process_resting(contract_id)
+
     def drain_user(self) -> list[UserEvent]:
         out, self.user_out = self.user_out, []
         return out

@@ -18,7 +18,7 @@ from risk_manager.sim.control import ControlApi
 from risk_manager.sim.engine import EngineResult, MatchingEngine
 from risk_manager.sim.faults import FaultState
 from risk_manager.sim.hubs import HubServer
-from risk_manager.sim.prices import PriceWalker, QuoteStream
+from risk_manager.sim.prices import MarketModel, PriceWalker, QuoteStream
 from risk_manager.sim.ratelimit import SlidingWindowLimiter, retry_after_header
 from risk_manager.sim.rest import BadRequest, RestApi
 from risk_manager.sim.tokens import TokenIssuer
@@ -54,6 +54,7 @@ class Simulator:
         token_lifetime: float = 86_400.0,
         fees: dict[str, tuple[float, float]] | None = None,
         reemit_opening_trade: bool = True,
+        market_model: MarketModel | None = None,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be >= 1, got {accounts}")
@@ -87,8 +88,9 @@ class Simulator:
         self.rest = RestApi(self)
         self.hubs = HubServer(self)
         self.control = ControlApi(self)
-        self.walker = PriceWalker(self, seed)
-        self.quote_stream = QuoteStream(self, seed)
+        self.market_model = market_model or MarketModel()
+        self.walker = PriceWalker(self, seed, self.market_model)
+        self.quote_stream = QuoteStream(self, seed, self.market_model)
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
 
