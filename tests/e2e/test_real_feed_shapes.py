@@ -3,6 +3,7 @@ null-P&L trade record after a close, partial quotes that leave lastPrice stale, 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,59 @@ async def test_the_second_null_pnl_trade_record_of_a_close_is_counted_once(tmp_p
     assert with_record["realized"] == without["realized"] < -30.0  # -$30 and the fees
     assert with_record["trades_today"] == without["trades_today"] == 2  # R06 counts two executions
     assert with_record["locks"] == without["locks"] == ["R07"]  # one R07 cooldown, no R06
+
+
+async def held_position_mark(daemon: Any) -> float | None:
+    positions = (await status_row(daemon))["positions"]
+    return positions[0]["mark"] if positions else None
+
+
+async def move_book(rig: Any, bid: float, ask: float) -> None:
+    """A quote with only bestBid/bestAsk, as most real quotes are (no print, lastPrice unchanged)."""
+    rig.sim.engine.move_market(MNQ, bid, ask)
+    rig.sim.publish()
+
+
+async def test_a_book_that_moved_off_the_last_price_marks_from_the_mid(start_rig):
+    """The last print was a moment ago (fresh by age), but the book has since moved 60 points
+    away without a trade: the mark is the book's mid, so R04 closes the position now, not once
+    the last print ages past max_quote_age_seconds."""
+    rig = await start_rig({"daily_unrealized_loss": {"loss_limit": 100}})
+    t = rig.trader
+    await t.price(MNQ, 20000.0)
+    await t.place(rig.account, MNQ, BUY, 1)
+    await rig.wait_quotes(MNQ)
+    await t.price(MNQ, 20000.25)  # a print the daemon sees (a quote carries lastPrice only when it changes)
+    await wait_for(lambda: _mark_is(rig.daemon, 20000.25), what="marked at the last print")
+    for step in range(1, 5):  # the bid drops 15 points a quote, no trades
+        await move_book(rig, 20000.0 - 15 * step, 20000.0 - 15 * step + 0.25)
+    await wait_for(lambda: t.flat(rig.account), timeout=3.0, what="R04 closed the position from the mid")
+    closes = [r for r in await t.log() if r["path"].lower().endswith("/position/closecontract")]
+    assert len(closes) == 1
+
+
+async def test_the_default_market_marks_from_the_book_once_the_last_price_is_off(start_rig):
+    """The simulator's own walk (default model, stepped by hand): when the book has moved off the
+    last print, the daemon's mark is the mid of the simulator's book."""
+    rig = await start_rig({})
+    t = rig.trader
+    await t.price(MNQ, 20000.0)
+    await t.place(rig.account, MNQ, BUY, 1)
+    await rig.wait_quotes(MNQ)
+    market = rig.sim.engine.market(MNQ)
+    checked = 0
+    for _ in range(400):
+        rig.sim.walker.step()
+        if not market.bid <= market.last <= market.ask:
+            mid = (market.bid + market.ask) / 2
+            await wait_for(lambda: _mark_is(rig.daemon, mid), what=f"mark == mid {mid}")
+            checked += 1
+            if checked == 5:
+                break
+        await asyncio.sleep(0.005)
+    assert checked == 5
+
+
+async def _mark_is(daemon: Any, price: float) -> bool:
+    mark = await held_position_mark(daemon)
+    return mark is not None and abs(mark - price) < 1e-9
