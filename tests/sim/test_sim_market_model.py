@@ -9,11 +9,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import load_fixture
 from risk_manager.sim import Simulator
 from risk_manager.sim.prices import MarketModel
 
 from .conftest import MNQ, RawHub, SimClient
+from .test_sim_control import load_fixture
 
 STEPS = 2000  # 500 s of walk at speed 1
 
