@@ -610,7 +610,7 @@ class MatchingEngine:
 
     def _reemit_opening_trades(self, trades: list[SimTrade], events: list[UserEvent]) -> list[UserEvent]:
         """After a close to flat the real gateway sends the opening half-turn once more (pnl null, the
-        entry price: reference §11.4), before the position's size-0 event. Re-sent with its own id, so
+        entry price: reference §11.4), before the position's size-0 event. Re-sent under the opening trade's id, so
         a client that dedupes trades by id counts it once. Off with `reemit_opening_trade=False`."""
         out: list[UserEvent] = []
         for event in events:
