@@ -33,12 +33,12 @@ def write_config(
 ) -> Path:
     """A config dir pointing at the simulator; rules not listed stay disabled."""
     root.mkdir(parents=True, exist_ok=True)
-    ws = api.replace("http://", "ws://")
     accounts_doc = {
         "gateway": {
             "api_url": api,
-            "user_hub_url": f"{ws}/hubs/user",
-            "market_hub_url": f"{ws}/hubs/market",
+            # http hub URLs as `sim` prints them (and TopstepX publishes them): the daemon converts.
+            "user_hub_url": f"{api}/hubs/user",
+            "market_hub_url": f"{api}/hubs/market",
             "username": "sim",
             "api_key_env": "PROJECTX_API_KEY",
             "request_timeout_seconds": 5,

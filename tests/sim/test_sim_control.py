@@ -90,7 +90,7 @@ def test_risk_manager_sim_command_prints_info_and_exits_on_sigterm(tmp_path) -> 
         line = proc.stdout.readline()
         info = json.loads(line)
         assert set(info) == {"api", "user_hub", "market_hub", "user", "api_key", "accounts"}
-        assert len(info["accounts"]) == 2 and info["user_hub"].startswith("ws://127.0.0.1:")
+        assert len(info["accounts"]) == 2 and info["user_hub"] == info["api"] + "/hubs/user" and info["api"].startswith("http://127.0.0.1:")
 
         async def login() -> bool:
             async with aiohttp.ClientSession() as s, s.post(
@@ -140,7 +140,7 @@ async def test_shapes_match_captured_fixtures(client: SimClient) -> None:
     assert (closed["action"], closed["data"]["type"], closed["data"]["size"]) == (2, 0, 0)
     assert closed["data"]["averagePrice"] == samples["position"]["data"]["averagePrice"]
     assert set(closed["data"]) == set(samples["position"]["data"])
-    closing_trade = by_target["GatewayUserTrade"][-1]
+    closing_trade = next(t for t in by_target["GatewayUserTrade"] if "profitAndLoss" in t["data"])
     assert set(closing_trade["data"]) == set(samples["trade"]["data"]) and closing_trade["action"] == 0
     assert closing_trade["data"]["profitAndLoss"] == samples["trade"]["data"]["profitAndLoss"] * -1  # 24.5 pts x $2
     # REST rows carry the same keys as the captured (normalized) rows

@@ -58,11 +58,15 @@ def test_close_is_action_2_with_entry_average_and_gross_pnl() -> None:
     engine.drain_user()
     assert engine.close_contract(acct, MYM).success
     events = engine.drain_user()
-    assert shape(events)[:4] == [("Order", 1, 6), ("Trade", 0, 15), ("Order", 1, 2), ("Position", 2, 0)]
+    # The closing trade, then the opening half-turn once more (pnl null, entry price: reference §6.7).
+    assert shape(events)[:5] == [("Order", 1, 6), ("Trade", 0, 15), ("Order", 1, 2), ("Trade", 0, 15),
+                                 ("Position", 2, 0)]
     closing = events[1].data
     assert closing["profitAndLoss"] == 555.0  # 74 points x $0.50 x 15 (reference §9.1)
     assert closing["fees"] == 5.55 and closing["commissions"] == 3.75
-    position = events[3].data
+    again = events[3].data
+    assert "profitAndLoss" not in again and again["price"] == 49909 and again["id"] == engine.trades[0].id
+    position = events[4].data
     assert position["type"] == 0 and position["size"] == 0 and position["averagePrice"] == 49909
     # balance: open -9.30, close +555 - 9.30
     assert engine.accounts[acct].balance == round(150_000 - 9.30 + 555 - 9.30, 2)
@@ -84,9 +88,11 @@ def test_scale_in_averages_and_reversal_gets_new_position_id() -> None:
     positions = [e for e in events if e.target == "GatewayUserPosition"]
     assert [(p.action, p.data["id"] == first_id, p.data["size"]) for p in positions] == [(2, True, 0), (1, False, 1)]
     trades = [e.data for e in events if e.target == "GatewayUserTrade"]
-    assert [t["size"] for t in trades] == [2, 1]
+    # close 2, open short 1, then (before the size-0 position) the closed one's opening half-turn again
+    assert [t["size"] for t in trades] == [2, 1, 1]
     assert trades[0]["profitAndLoss"] == pytest.approx(0.5 / 0.25 * 0.5 * 2)
-    assert "profitAndLoss" not in trades[1]
+    assert "profitAndLoss" not in trades[1] and trades[1]["id"] == engine.trades[-1].id
+    assert trades[2]["id"] == engine.trades[0].id and "profitAndLoss" not in trades[2]
 
 
 def test_bracket_lifecycle_auto_oco() -> None:

@@ -46,7 +46,7 @@ async def test_fill_event_order_on_the_user_hub(client: SimClient) -> None:
         assert len(record["arguments"]) == 1 and "invocationId" not in record
         assert None not in record["arguments"][0]["data"].values()  # nulls omitted on the stream
     stamp = records[0]["arguments"][0]["data"]["creationTimestamp"]
-    assert stamp.endswith("+00:00") and len(stamp.split(".")[1]) == len("1234567+00:00")
+    assert stamp.endswith("+00:00") and len(stamp.split("+")[0].partition(".")[2]) <= 7  # .NET widths vary
     # other account's events are not delivered to this subscription
     other = client.sim.info()["accounts"][1]
     await client.post("/api/Order/place", {"accountId": other, "contractId": MNQ, "type": 2, "side": 0, "size": 1})

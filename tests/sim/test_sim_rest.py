@@ -73,7 +73,7 @@ async def test_order_lifecycle_over_rest(client: SimClient) -> None:
     assert (flat["success"], flat["errorCode"]) == (False, 2)
     trades = (await client.post("/api/Trade/search", {"accountId": client.account_id,
                                                       "startTimestamp": "2000-01-01T00:00:00Z"}))["trades"]
-    assert [t["profitAndLoss"] for t in trades] == [None, 40.0]  # 10 points x $2 x 2
+    assert [t["profitAndLoss"] for t in trades] == [40.0, None]  # newest first; 10 points x $2 x 2
     assert all("commissions" in t for t in trades)
     history = (await client.post("/api/Order/search", {"accountId": client.account_id,
                                                        "startTimestamp": "2000-01-01T00:00:00Z"}))["orders"]

@@ -39,6 +39,8 @@ class QuoteState:
     bid: float | None = None
     ask: float | None = None
     book_at: datetime | None = None
+    #: The book changed after the last print arrived (quotes mostly carry bid/ask only).
+    book_after_last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,28 +68,36 @@ class MarketState:
             q = self.quotes[event.contract_id or ""] = QuoteState()
         changed = False
         if isinstance(data, Quote):
-            if data.last_price is not None:
-                q.last_price, q.last_at, changed = data.last_price, now, True
             if data.best_bid is not None:
                 q.bid, q.book_at, changed = data.best_bid, now, True
             if data.best_ask is not None:
                 q.ask, q.book_at, changed = data.best_ask, now, True
+            if data.last_price is not None:
+                q.last_price, q.last_at, changed = data.last_price, now, True
+            q.book_after_last = data.last_price is None and (changed or q.book_after_last)
         elif isinstance(data, MarketTrade):
             q.last_price, q.last_at, changed = data.price, now, True
+            q.book_after_last = False
         return changed
 
     def mark(self, contract_id: str, now: datetime, max_age_s: float) -> Mark | None:
-        """Last trade price if fresh, else mid of bid/ask; stale when the price used is old."""
+        """Last trade price if fresh, else mid of bid/ask; stale when the price used is old.
+
+        A last price is not fresh once a newer book no longer contains it (bid <= last <= ask):
+        the market moved off it without a print, so the mid is the better mark, however recent
+        the print (partial quotes leave lastPrice unchanged for long stretches)."""
         q = self.quotes.get(contract_id)
         if q is None:
             return None
         if max_age_s != self._max_age_s:
             self._max_age_s, self._max_age = max_age_s, timedelta(seconds=max_age_s)
         max_age = self._max_age
-        last_fresh = q.last_at is not None and now - q.last_at <= max_age
+        book = q.bid is not None and q.ask is not None and q.bid <= q.ask
+        last_fresh = q.last_at is not None and now - q.last_at <= max_age and not (
+            book and q.book_after_last and not q.bid <= q.last_price <= q.ask)  # type: ignore[operator]
         if q.last_price is not None and last_fresh:
             return Mark(q.last_price, False, "last")
-        if q.bid is not None and q.ask is not None and q.bid <= q.ask:
+        if book:
             stale = q.book_at is None or now - q.book_at > max_age
             return Mark((q.bid + q.ask) / 2.0, stale, "mid")
         if q.last_price is not None:

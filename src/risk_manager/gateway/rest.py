@@ -65,6 +65,7 @@ PRIORITY_ENDPOINTS = MUTATING_ENDPOINTS | {"Auth/loginKey", "Auth/validate"}
 DEFAULT_RESERVE_SHARE = 0.125
 #: Refresh the token this long before its JWT `exp` (reference §2.2: project-x-py uses 5 min).
 REFRESH_MARGIN_S = 300.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # sort key for a row without a timestamp
 
 
 def jwt_expiry(token: str | None) -> datetime | None:
@@ -589,7 +590,10 @@ class GatewayRest:
     async def search_trades(self, account_id: int, start: datetime, end: datetime | None = None) -> list[Trade]:
         body = {"accountId": account_id, "startTimestamp": _iso(start), "endTimestamp": _iso(end) if end else None}
         env = await self._call("Trade/search", body)
-        return self._rows("Trade/search", env, "trades", decode.parse_trade)
+        trades = self._rows("Trade/search", env, "trades", decode.parse_trade)
+        # Oldest first: the gateway answers newest first, and the running day P&L rules see must
+        # follow the order the fills happened in (id breaks ties; ids grow with time).
+        return sorted(trades, key=lambda t: (t.creation_timestamp or _EPOCH, t.id))
 
     async def contract_by_id(self, contract_id: str) -> Contract:
         env = await self._call("Contract/searchById", {"contractId": contract_id})

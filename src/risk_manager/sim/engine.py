@@ -63,8 +63,11 @@ class MatchingEngine:
         account_event_copies: int = 2,
         fees: dict[str, tuple[float, float]] | None = None,
         fills: dict[str, Any] | None = None,
+        reemit_opening_trade: bool = True,
     ) -> None:
         self.catalog = catalog
+        self.reemit_opening_trade = reemit_opening_trade
+        self._opening_trades: dict[int, SimTrade] = {}  # position id -> the half-turn that opened it
         self.clock = clock
         self.account_event_copies = account_event_copies
         self.fees = dict(fees or {})
@@ -134,6 +137,27 @@ class MatchingEngine:
         if prints:
             aggressor = 0 if market.last >= previous else 1
             self.market_out.append(MarketEvent("GatewayTrade", contract_id, [market.print_(now, aggressor, prints)]))
+        self.fills.on_price_move(contract_id)
+        self._process_resting(contract_id)
+
+    def move_market(
+        self, contract_id: str, bid: float, ask: float, prints: list[tuple[float, int, int]] | None = None,
+    ) -> None:
+        """The walk's step, as the live feed shows it: the book moves, maybe some prints (price, volume,
+        aggressor side) in one GatewayTrade push, then at most one partial quote of what changed —
+        mostly bid/ask only; lastPrice/volume only when a print changed them."""
+        market = self.market(contract_id)
+        market.set_book(bid, ask)
+        now = self.clock.now()
+        if prints:
+            items = []
+            for price, volume, side in prints:
+                market.trade(price, volume)
+                items.append(market.print_(now, side, volume))
+            self.market_out.append(MarketEvent("GatewayTrade", contract_id, items))
+        quote = market.partial_quote(now)
+        if quote is not None:
+            self.market_out.append(MarketEvent("GatewayQuote", contract_id, quote))
         self.fills.on_price_move(contract_id)
         self._process_resting(contract_id)
 
@@ -505,6 +529,7 @@ class MatchingEngine:
         contract = self.catalog[order.contract_id]
         now = self.clock.now()
         trades, position_events = self._apply_fill(account, contract, order, price, now)
+        position_events = self._reemit_opening_trades(trades, position_events)
         order.status = OrderStatus.FILLED
         order.fill_volume = order.size
         order.filled_price = price
@@ -598,6 +623,26 @@ class MatchingEngine:
         self.trades.append(trade)
         account.balance = round(account.balance + (pnl or 0.0) - trade.fees - trade.commissions, 2)
         return trade
+
+    # ------------------------------------------------------------------ the second trade record of a close
+
+    def _reemit_opening_trades(self, trades: list[SimTrade], events: list[UserEvent]) -> list[UserEvent]:
+        """After a close to flat the real gateway sends the opening half-turn once more (pnl null, the
+        entry price: reference §11.4), before the position's size-0 event. Re-sent under the opening trade's id, so
+        a client that dedupes trades by id counts it once. Off with `reemit_opening_trade=False`."""
+        out: list[UserEvent] = []
+        for event in events:
+            position_id = event.data.get("id")
+            if event.action == ACTION_REMOVE:
+                opening = self._opening_trades.pop(position_id, None)
+                if opening is not None and self.reemit_opening_trade:
+                    out.append(UserEvent("GatewayUserTrade", ACTION_ADD, opening.account_id, opening.to_wire(stream=True)))
+            elif position_id not in self._opening_trades:
+                opened_by = next((t for t in trades if t.profit_and_loss is None), None)
+                if opened_by is not None:
+                    self._opening_trades[position_id] = opened_by
+            out.append(event)
+        return out
 
     # ------------------------------------------------------------------ internals: events and ids
 

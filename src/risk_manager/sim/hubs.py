@@ -263,8 +263,14 @@ class HubServer:
             return True
         if kind == sp.MessageType.CLOSE:
             return False
+        if kind == sp.MessageType.STREAM_INVOCATION:
+            # No hub method streams: ASP.NET answers with an error completion (else the caller hangs).
+            invocation_id = record.get("invocationId")
+            if isinstance(invocation_id, str):
+                conn.send(sp.completion(invocation_id, error=_stream_error(conn.hub, record.get("target"))))
+            return True
         if kind != sp.MessageType.INVOCATION:
-            return True  # streams are not offered by these hubs; ignore like an unknown record
+            return True  # StreamItem / CancelInvocation: nothing streams here; ignore like an unknown record
         invocation_id = record.get("invocationId")
         target = record.get("target")
         arguments = record.get("arguments")
@@ -272,7 +278,11 @@ class HubServer:
         if not isinstance(target, str) or not isinstance(arguments, list):
             error = "Invocation needs a string target and an arguments list."
         else:
-            error = (self._user_method if conn.hub == "user" else self._market_method)(conn, target, arguments)
+            method = hub_method(conn.hub, target)
+            if method is None:
+                error = f"Failed to invoke '{target}': the method does not exist on the {conn.hub} hub."
+            else:
+                error = (self._user_method if conn.hub == "user" else self._market_method)(conn, method, arguments)
         if isinstance(invocation_id, str):
             conn.send(sp.completion(invocation_id, error=error))
         return True
@@ -293,7 +303,7 @@ class HubServer:
             keys = conn.topics.setdefault(topic, set())
             (keys.add if verb == "Subscribe" else keys.discard)(arguments[0])
             return None
-        return f"Failed to invoke '{target}': the method does not exist on the user hub."
+        raise AssertionError(f"unresolved user hub method {target!r}")  # hub_method() resolved it
 
     def _market_method(self, conn: HubConnection, target: str, arguments: list[Any]) -> str | None:
         for verb in ("Subscribe", "Unsubscribe"):
@@ -312,7 +322,7 @@ class HubServer:
             else:
                 keys.discard(contract_id)
             return None
-        return f"Failed to invoke '{target}': the method does not exist on the market hub."
+        raise AssertionError(f"unresolved market hub method {target!r}")  # hub_method() resolved it
 
     # ------------------------------------------------------------------ pushes
 
@@ -361,6 +371,26 @@ class HubServer:
     async def close_all(self) -> None:
         for hub in HUBS:
             await self.drop(hub, error=None)
+
+
+def _methods(hub: str) -> dict[str, str]:
+    topics = ["Accounts", *_USER_SUBSCRIPTIONS] if hub == "user" else list(_MARKET_SUBSCRIPTIONS)
+    return {f"{verb}{topic}".lower(): f"{verb}{topic}" for verb in ("Subscribe", "Unsubscribe") for topic in topics}
+
+
+# ASP.NET Core resolves hub method names case-insensitively: lower-case name -> canonical name.
+_HUB_METHODS = {hub: _methods(hub) for hub in HUBS}
+
+
+def hub_method(hub: str, target: str) -> str | None:
+    """The canonical name of `target` on `hub` (any letter case), or None if there is no such method."""
+    return _HUB_METHODS[hub].get(target.lower())
+
+
+def _stream_error(hub: str, target: Any) -> str:
+    if isinstance(target, str) and hub_method(hub, target) is not None:
+        return f"The client attempted to invoke the non-streaming '{hub_method(hub, target)}' method with a streaming invocation."
+    return f"Failed to invoke '{target}': the method does not exist on the {hub} hub."
 
 
 def _handshake_error(record: dict[str, Any]) -> str | None:

@@ -41,6 +41,18 @@ class Market:
         self.low = min(self.low, self.last)
         self.volume += prints
 
+    def set_book(self, bid: float, ask: float) -> None:
+        """Best bid/ask move on their own (no print): `last` keeps the price of the last trade."""
+        tick = self.contract.tick_size
+        self.bid, self.ask = align(bid, tick), align(ask, tick)
+
+    def trade(self, price: float, volume: int) -> None:
+        """A print at `price`: the last price, the day's volume and range move; the book does not."""
+        self.last = align(price, self.contract.tick_size)
+        self.high = max(self.high, self.last)
+        self.low = min(self.low, self.last)
+        self.volume += volume
+
     def full_quote(self) -> dict[str, Any]:
         change = round(self.last - self.open, 10)
         return {

@@ -137,10 +137,15 @@ class SimTrade:
         row = {
             "id": self.id, "accountId": self.account_id, "contractId": self.contract_id,
             "creationTimestamp": iso7(self.created), "price": self.price,
-            "profitAndLoss": self.profit_and_loss, "fees": self.fees, "commissions": self.commissions,
+            "profitAndLoss": _scratch_is_zero(self.profit_and_loss), "fees": self.fees, "commissions": self.commissions,
             "side": self.side, "size": self.size, "voided": self.voided, "orderId": self.order_id,
         }
         return omit_nulls(row) if stream else row
+
+
+def _scratch_is_zero(pnl: float | None) -> float | int | None:
+    """A scratch trade carries `0` as the gateway sends it, never the `-0.0` a short's arithmetic gives."""
+    return 0 if pnl == 0 else pnl
 
 
 @dataclass(frozen=True, slots=True)

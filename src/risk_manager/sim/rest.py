@@ -279,7 +279,9 @@ class RestApi:
         end = _time(body, "endTimestamp", required=False)
         if not self._account_ok(account_id):
             return envelope("trades", None, 1, f"Account {account_id} not found.")
-        return envelope("trades", [t.to_wire(stream=False) for t in self.engine.trades_between(account_id, start, end)])
+        # Newest first, as the real gateway answers (captured); clients must not rely on the order.
+        trades = sorted(self.engine.trades_between(account_id, start, end), key=lambda t: (t.created, t.id), reverse=True)
+        return envelope("trades", [t.to_wire(stream=False) for t in trades])
 
     async def contract_search_by_id(self, body: dict[str, Any], token: str) -> dict[str, Any]:
         contract_id = _str(body, "contractId")

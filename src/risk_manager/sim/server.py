@@ -18,7 +18,7 @@ from risk_manager.sim.control import ControlApi
 from risk_manager.sim.engine import EngineResult, MatchingEngine
 from risk_manager.sim.faults import FaultState
 from risk_manager.sim.hubs import HubServer
-from risk_manager.sim.prices import PriceWalker, QuoteStream
+from risk_manager.sim.prices import MarketModel, PriceWalker, QuoteStream
 from risk_manager.sim.ratelimit import SlidingWindowLimiter, retry_after_header
 from risk_manager.sim.rest import BadRequest, RestApi
 from risk_manager.sim.tokens import TokenIssuer
@@ -54,6 +54,8 @@ class Simulator:
         token_lifetime: float = 86_400.0,
         fees: dict[str, tuple[float, float]] | None = None,
         fills: dict[str, Any] | None = None,
+        reemit_opening_trade: bool = True,
+        market_model: MarketModel | None = None,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be >= 1, got {accounts}")
@@ -69,6 +71,7 @@ class Simulator:
         self.engine = MatchingEngine(
             self.catalog, self.clock, seed=seed, account_event_copies=account_event_copies, fees=fees,
             fills=fills,
+            reemit_opening_trade=reemit_opening_trade,
         )
         for _ in range(accounts):
             self.engine.add_account(balance=starting_balance)
@@ -87,8 +90,9 @@ class Simulator:
         self.rest = RestApi(self)
         self.hubs = HubServer(self)
         self.control = ControlApi(self)
-        self.walker = PriceWalker(self, seed)
-        self.quote_stream = QuoteStream(self, seed)
+        self.market_model = market_model or MarketModel()
+        self.walker = PriceWalker(self, seed, self.market_model)
+        self.quote_stream = QuoteStream(self, seed, self.market_model)
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
         self._fill_timer: asyncio.TimerHandle | None = None  # runs the fill model's next due step
@@ -132,9 +136,9 @@ class Simulator:
     def info(self) -> dict[str, Any]:
         if self.base_url is None:
             raise RuntimeError("Simulator.info() needs a started simulator (await sim.start())")
-        ws = "ws" + self.base_url[len("http"):]
+        # http(s) hub URLs, as TopstepX publishes them: SignalR clients switch to ws(s) themselves.
         return {
-            "api": self.base_url, "user_hub": f"{ws}/hubs/user", "market_hub": f"{ws}/hubs/market",
+            "api": self.base_url, "user_hub": f"{self.base_url}/hubs/user", "market_hub": f"{self.base_url}/hubs/market",
             "user": self.user, "api_key": self.api_key, "accounts": list(self.engine.accounts),
         }
 
