@@ -172,3 +172,12 @@ def account_locks(status: dict[str, Any], account: int) -> list[dict[str, Any]]:
         if row.get("id") == account:
             return row.get("locks", [])
     return []
+
+
+async def sim_net_realized(rig: Any) -> float:
+    """The simulator's truth for the daemon's net realized P&L: Σ(profitAndLoss (or 0) − fees −
+    commissions) over the account's fills, opening fills' fees included (= the balance change)."""
+    trades = [t for t in (await rig.trader.state())["trades"]
+              if t["accountId"] == rig.account and not t.get("voided")]
+    return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t.get("commissions", 0.0)
+                     for t in trades), 2)

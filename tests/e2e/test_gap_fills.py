@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from e2e.conftest import ENV
-from e2e.helpers import BUY, MNQ, R03_REALIZED, SELL, account_locks, get_status, lose_60, wait_for
+from e2e.helpers import BUY, MNQ, R03_REALIZED, SELL, account_locks, get_status, lose_60, wait_for, sim_net_realized
 from risk_manager.daemon.app import Daemon
 from risk_manager.events import EventKind
 
@@ -24,22 +24,13 @@ pytestmark = pytest.mark.e2e
 HUB_DOWN_MS = 60_000  # "down until the test clears the fault"
 
 
-async def sim_realized(rig: Any) -> float:
-    """Σ(profitAndLoss (or 0) − fees − commissions) over the account's fills (net basis: the
-    balance change, opening fills' fees included)."""
-    trades = [t for t in (await rig.trader.state())["trades"]
-              if t["accountId"] == rig.account and not t.get("voided")]
-    return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t.get("commissions", 0.0)
-                     for t in trades), 2)
-
-
 async def closing_trades(rig: Any) -> int:
     return sum(1 for t in (await rig.trader.state())["trades"]
                if t["accountId"] == rig.account and t.get("profitAndLoss") is not None)
 
 
 async def wait_realized_matches(rig: Any, daemon: Daemon) -> dict[str, Any]:
-    expected = await sim_realized(rig)
+    expected = await sim_net_realized(rig)
 
     async def matches() -> dict[str, Any] | None:
         row = (await get_status(daemon.status_url))["accounts"][0]  # type: ignore[arg-type]

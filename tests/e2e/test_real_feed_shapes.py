@@ -10,18 +10,11 @@ from typing import Any
 import pytest
 
 from e2e.conftest import Rig
-from e2e.helpers import BUY, MNQ, SELL, Trader, account_locks, get_status, wait_for
+from e2e.helpers import BUY, MNQ, SELL, Trader, account_locks, get_status, wait_for, sim_net_realized
 from risk_manager.events import EventKind
 from risk_manager.sim import Simulator
 
 pytestmark = pytest.mark.e2e
-
-
-async def sim_realized(rig: Any) -> float:
-    """Σ(profitAndLoss − fees − commissions) over the account's closing trades (the daemon's net basis)."""
-    trades = [t for t in (await rig.trader.state())["trades"]
-              if t["accountId"] == rig.account and t.get("profitAndLoss") is not None]
-    return round(sum(t["profitAndLoss"] - t["fees"] - t.get("commissions", 0.0) for t in trades), 2)
 
 
 async def status_row(daemon: Any) -> dict[str, Any]:
@@ -29,7 +22,7 @@ async def status_row(daemon: Any) -> dict[str, Any]:
 
 
 async def wait_realized(rig: Any, daemon: Any) -> dict[str, Any]:
-    expected = await sim_realized(rig)
+    expected = await sim_net_realized(rig)
 
     async def matches() -> dict[str, Any] | None:
         row = await status_row(daemon)
