@@ -28,6 +28,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
+from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord
 from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
@@ -72,6 +73,8 @@ class RiskEngine:
         self.day_end: datetime | None = None
         self.last_reset_at: datetime | None = None
         self._overrides: dict[int, dict] = dict(account_overrides or {})
+        #: Own orders bound and trades handled since the last `take_records` (to persist).
+        self._unsaved: list[OwnOrderRecord | HandledTradeRecord] = []
         self._install(config)
 
     # -- configuration -----------------------------------------------------------------------
@@ -168,10 +171,13 @@ class RiskEngine:
         if acct is None:
             return out
         state = self.state(acct)
+        if kind is EventKind.ORDER and state.own_orders.claiming:
+            self._claim_own_close(event.data, state, now)
         change = state.apply(event, now)
         state.last_change = change
         self._track(event, change, state)
-        gated = gate(event, change, self.locks, self.catalog.symbol_of)
+        replayed = change.new_trade is not None and self._handled_trade(change, state, now)
+        gated = gate(event, change, self.locks, self.catalog.symbol_of, state.own_orders)
         if gated is not None:
             out += gated  # the kill switch: no ordinary rule runs for this event
             if kind is EventKind.ACCOUNT:
@@ -180,15 +186,22 @@ class RiskEngine:
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)
         else:
-            out += self._run_rules(event, state, now)
+            out += self._run_rules(event, state, now, standing_only=replayed)
         return self._finish(out, now) if out else out
 
-    def _run_rules(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
-        """An account event other than a market one (those are priced once in `handle`)."""
+    def _run_rules(self, event: Event, state: AccountState, now: datetime,
+                   standing_only: bool = False) -> list[Action]:
+        """An account event other than a market one (those are priced once in `handle`).
+
+        `standing_only`: the event was handled before a restart; only the rules that judge a
+        standing condition (RECHECK_RULES) look at it, no event rule acts on it a second time."""
         if event.kind in _NEEDS_MARKS:
             state.refresh_unrealized(self.market, self.catalog, now, self.config.max_quote_age_seconds)
         out: list[Action] = []
-        for evaluate, rule_ctx in self._plan(state.account_id, event.kind):
+        plan = self._plan(state.account_id, event.kind)
+        if standing_only:
+            plan = tuple((e, c) for e, c in plan if c.name in RECHECK_RULES)
+        for evaluate, rule_ctx in plan:
             actions = evaluate(event, state, rule_ctx, now)
             if actions:
                 out += actions
@@ -223,6 +236,59 @@ class RiskEngine:
                 state.stop_modified_at.pop(order.id, None)
             elif order.type in STOP_ORDER_TYPES:
                 self.inflight.finished(("stop", acct, order.contract_id))
+
+    # -- own orders and handled trades (persisted by the daemon via `take_records`) ------------
+    def _claim_own_close(self, order: Any, state: AccountState, now: datetime) -> None:
+        pos = state.positions.get(order.contract_id)
+        if state.own_orders.claim(order, pos.direction if pos else None, now):
+            self._unsaved.append(OwnOrderRecord(state.account_id, order.id, order.contract_id, "close", now))
+
+    def _handled_trade(self, change: Change, state: AccountState, now: datetime) -> bool:
+        """True when the trade was handled before a restart (state only); else it is recorded
+        as handled now."""
+        trade = change.new_trade
+        assert trade is not None
+        if trade.id in state.handled_before:
+            return True
+        self._unsaved.append(HandledTradeRecord(
+            state.account_id, trade.id, self.trading_day or now.date(), change.trade_pnl,
+            trade.voided, now))
+        return False
+
+    def expect_own_close(self, account_id: int, contract_id: str, now: datetime) -> None:
+        """The executor is about to close (part of) a position: the order the server creates
+        for it is the guard's own."""
+        self.state(account_id).own_orders.expect_close(contract_id, now)
+
+    def own_order_placed(self, account_id: int, order_id: int, contract_id: str | None,
+                         kind: OwnKind, now: datetime) -> None:
+        """The gateway returned `order_id` for an order the guard placed."""
+        if self.state(account_id).own_orders.add(order_id, kind):
+            self._unsaved.append(OwnOrderRecord(account_id, order_id, contract_id, kind, now))
+
+    def is_own_close(self, account_id: int, order: Any, now: datetime) -> bool:
+        """Whether `order` is one of the guard's closes (binding it to an open close claim when
+        it is that close's order): the executor asks before it cancels anything."""
+        state = self.state(account_id)
+        if state.own_orders.claiming:
+            self._claim_own_close(order, state, now)
+        return state.own_orders.is_own_close(order)
+
+    def restore_own_orders(self, records: Any) -> None:
+        """Start-up: the own orders persisted before (iterable of (account, order id, kind))."""
+        for account_id, order_id, kind in records:
+            self.state(account_id).own_orders.add(order_id, kind)
+
+    def restore_handled_trades(self, trades: Any) -> None:
+        """Start-up: trades whose event rules ran before (iterable of (account, trade id)); when
+        they are read again they rebuild state only (SPEC §7 step 4)."""
+        for account_id, trade_id in trades:
+            self.state(account_id).handled_before.add(trade_id)
+
+    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord]:
+        """What to persist since the last call (own orders, handled trades)."""
+        out, self._unsaved = self._unsaved, []
+        return out
 
     # -- side effects -----------------------------------------------------------------------
     def _finish(self, actions: list[Action], now: datetime) -> list[Action]:
