@@ -136,3 +136,16 @@ def test_a_trade_never_handled_still_fires_event_rules():
     actions = eng.handle(trade(2, MNQ, -60.0, ts=T0), T0)
     assert [lock.rule for lock in locks_set(actions)] == ["R07"]
     assert of(actions, Flatten)
+
+
+def test_a_close_whose_order_event_was_never_seen_is_bound_by_its_fill():
+    # The start-up flatten closes before the user hub is subscribed: only Trade/search shows it.
+    eng = engine(R06)
+    eng.handle(pos(MNQ, 1, 20000.0), T0)
+    eng.expect_own_close(ACCT, MNQ, T0)
+    # A fill made before the claim (the trader's earlier entry) is not the close.
+    eng.handle(trade(600, MNQ, None, ts=T0 - timedelta(minutes=5), order_id=700, side=SELL), T0)
+    eng.handle(trade(601, MNQ, -3.0, ts=T0 + timedelta(milliseconds=20), order_id=701, side=SELL), T0)
+    own = eng.state(ACCT).own_orders
+    assert (700 in own, 701 in own) == (False, True)
+    assert eng.state(ACCT).trader_trades_today == 1

@@ -92,6 +92,7 @@ class Pipeline:
         self._publish = publish
         self._merge = merge_quote
         self._records = records
+        self._save_scheduled = False
         self._pending_quotes: dict[str, Event] = {}
         self._raw_quotes: list[Event] = []
         self._flush_scheduled = False
@@ -140,10 +141,17 @@ class Pipeline:
                     self._journal_one(event)
         for event in batch:
             self._handle(event)
-        self.save_records()
+        if self._records is not None and not self._save_scheduled:
+            # After this loop turn: the enforcement this batch started goes out before the fsync.
+            self._save_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.save_records)
+            except RuntimeError:  # no loop (replay, sync tests): save now
+                self.save_records()
 
     def save_records(self) -> None:
         """Persist what the engine recorded since the last call (never raises)."""
+        self._save_scheduled = False
         take = getattr(self._engine, "take_records", None)
         if self._records is None or take is None:
             return

@@ -7,6 +7,7 @@ bookkeeping (locks set, in-flight marks, alert de-duplication) → the actions.
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from risk_manager.engine.actions import (
     BROKER_ACTIONS,
     Action,
     Alert,
+    CancelOrder,
     ClearLock,
     Flatten,
     Lock,
@@ -33,11 +35,13 @@ from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
-from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind
+from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind, Trade
 
 #: The same alert (account, rule, what it would have done) is repeated at most this often.
 ALERT_REPEAT = timedelta(seconds=60)
 MANUAL_RULE = "manual"
+#: Records waiting for `take_records` are bounded (the daemon takes them after every batch).
+UNSAVED_MAX = 100_000
 _MARKET_KINDS = (EventKind.QUOTE, EventKind.MARKET_TRADE)
 _NEEDS_MARKS = (EventKind.POSITION, EventKind.TRADE)
 
@@ -74,7 +78,8 @@ class RiskEngine:
         self.last_reset_at: datetime | None = None
         self._overrides: dict[int, dict] = dict(account_overrides or {})
         #: Own orders bound and trades handled since the last `take_records` (to persist).
-        self._unsaved: list[OwnOrderRecord | HandledTradeRecord] = []
+        #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
+        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord] = deque(maxlen=UNSAVED_MAX)
         self._install(config)
 
     # -- configuration -----------------------------------------------------------------------
@@ -171,7 +176,7 @@ class RiskEngine:
         if acct is None:
             return out
         state = self.state(acct)
-        if kind is EventKind.ORDER and state.own_orders.claiming:
+        if state.own_orders.claiming and kind in (EventKind.ORDER, EventKind.TRADE):
             self._claim_own_close(event.data, state, now)
         change = state.apply(event, now)
         state.last_change = change
@@ -238,10 +243,18 @@ class RiskEngine:
                 self.inflight.finished(("stop", acct, order.contract_id))
 
     # -- own orders and handled trades (persisted by the daemon via `take_records`) ------------
-    def _claim_own_close(self, order: Any, state: AccountState, now: datetime) -> None:
-        pos = state.positions.get(order.contract_id)
-        if state.own_orders.claim(order, pos.direction if pos else None, now):
-            self._unsaved.append(OwnOrderRecord(state.account_id, order.id, order.contract_id, "close", now))
+    def _claim_own_close(self, data: Any, state: AccountState, now: datetime) -> None:
+        """An order (or the fill of an order never seen) that is the server's order for a close
+        the executor announced becomes the guard's own."""
+        pos = state.positions.get(data.contract_id)
+        direction = pos.direction if pos else None
+        own = state.own_orders
+        if isinstance(data, Trade):
+            bound, order_id = own.claim_fill(data, direction, now), data.order_id
+        else:
+            bound, order_id = own.claim(data, direction, now), data.id
+        if bound:
+            self._unsaved.append(OwnOrderRecord(state.account_id, order_id, data.contract_id, "close", now))
 
     def _handled_trade(self, change: Change, state: AccountState, now: datetime) -> bool:
         """True when the trade was handled before a restart (state only); else it is recorded
@@ -287,7 +300,8 @@ class RiskEngine:
 
     def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord]:
         """What to persist since the last call (own orders, handled trades)."""
-        out, self._unsaved = self._unsaved, []
+        out = list(self._unsaved)
+        self._unsaved.clear()
         return out
 
     # -- side effects -----------------------------------------------------------------------
@@ -308,11 +322,17 @@ class RiskEngine:
                     out.append(action)
             elif isinstance(action, (PlaceStop, ModifyStop)) and action.account_id in locked_now:
                 continue  # the account was just locked: no stop management, it is being flattened
+            elif isinstance(action, CancelOrder) and self._cancels_own_close(action):
+                continue  # whatever asked for it: the guard never cancels its own close
             elif isinstance(action, BROKER_ACTIONS):
                 out += self.inflight.admit([action], self.accounts, now)
             else:
                 out.append(action)
         return out
+
+    def _cancels_own_close(self, action: CancelOrder) -> bool:
+        state = self.accounts.get(action.account_id)
+        return state is not None and state.own_orders.kinds.get(action.order_id) == "close"
 
     def _alert_is_new(self, alert: Alert, now: datetime) -> bool:
         what = tuple(inflight_key(a) or type(a).__name__ for a in alert.would_have) or (alert.reason,)

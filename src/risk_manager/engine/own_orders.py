@@ -9,7 +9,9 @@ and fills of orders it placed are not the trader's trades (R06). Two ways in:
   creates a market order. So the executor *claims* the next order on that contract just before it
   sends the call; the first untagged market order on the closing side of the position that
   arrives while the claim is open is bound to it. A claim binds one order and expires after
-  `CLAIM_TTL`.
+  `CLAIM_TTL`. When the order event is never seen (a close sent while the user hub is not
+  subscribed, e.g. the start-up flatten), the first fill of an unknown order on the closing side,
+  made after the claim, is bound instead.
 
 Bound and placed ids are handed out once through `unsaved` so the daemon persists them (a restart
 must still know them). Pure bookkeeping: time comes in as `now`.
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from risk_manager.events import Order, OrderSide, OrderType
+from risk_manager.events import Order, OrderSide, OrderType, Trade
 
 #: Prefix of the customTag of every order the guard places (tags must be unique per account).
 GUARD_TAG_PREFIX = "rmguard-"
 #: A close's server-side order shows up within milliseconds; after this a claim binds nothing.
 CLAIM_TTL = timedelta(seconds=15)
+#: A fill bound to a claim may carry a gateway timestamp this much before the claim (clock skew).
+CLOCK_SKEW = timedelta(seconds=2)
 
 OwnKind = Literal["close", "stop"]
 
@@ -61,7 +65,14 @@ class HandledTradeRecord:
 @dataclass(slots=True)
 class _Claim:
     contract_id: str
+    made: datetime
     expires: datetime
+
+
+def _closing_side(position_direction: int | None) -> int | None:
+    if position_direction is None:
+        return None
+    return OrderSide.ASK if position_direction > 0 else OrderSide.BID
 
 
 class OwnOrders:
@@ -89,7 +100,7 @@ class OwnOrders:
         return True
 
     def expect_close(self, contract_id: str, now: datetime) -> None:
-        self._claims.append(_Claim(contract_id, now + CLAIM_TTL))
+        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL))
 
     @property
     def claiming(self) -> bool:
@@ -97,16 +108,26 @@ class OwnOrders:
 
     def claim(self, order: Order, position_direction: int | None, now: datetime) -> bool:
         """Bind `order` to an open close claim when it is the server's close order; True if bound."""
-        self._claims = [c for c in self._claims if c.expires > now]
         if order.id in self.kinds or order.type != OrderType.MARKET or order.custom_tag:
             return False
-        if position_direction is not None:
-            closing = OrderSide.ASK if position_direction > 0 else OrderSide.BID
-            if order.side != closing:
-                return False
+        return self._bind(order.id, order.contract_id, order.side, position_direction, None, now)
+
+    def claim_fill(self, trade: Trade, position_direction: int | None, now: datetime) -> bool:
+        """Bind the order of a fill to an open close claim (its order event was not seen)."""
+        if trade.order_id is None or trade.order_id in self.kinds:
+            return False
+        return self._bind(trade.order_id, trade.contract_id, trade.side, position_direction,
+                          trade.creation_timestamp, now)
+
+    def _bind(self, order_id: int, contract_id: str, side: int, position_direction: int | None,
+              created: datetime | None, now: datetime) -> bool:
+        self._claims = [c for c in self._claims if c.expires > now]
+        closing = _closing_side(position_direction)
+        if closing is not None and side != closing:
+            return False
         for i, c in enumerate(self._claims):
-            if c.contract_id == order.contract_id:
+            if c.contract_id == contract_id and (created is None or created >= c.made - CLOCK_SKEW):
                 del self._claims[i]
-                self.kinds[order.id] = "close"
+                self.kinds[order_id] = "close"
                 return True
         return False
