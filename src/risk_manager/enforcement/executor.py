@@ -286,8 +286,11 @@ class Executor:
                     self._read(self._broker.search_open_orders, action.account_id),
                     self._read(self._broker.search_open_positions, action.account_id),
                 )
-                orders = [o for o in orders if o.is_working and _matches(o, action.contract_id)
-                          and not self._own_close(action.account_id, o)]
+                working = [o for o in orders if o.is_working and _matches(o, action.contract_id)]
+                # The guard's own closes still working are never cancelled, and their positions
+                # are not closed a second time: the next round looks again.
+                closing = {o.contract_id for o in working if self._own_close(action.account_id, o)}
+                orders = [o for o in working if not self._own_close(action.account_id, o)]
                 positions = [p for p in positions if p.size > 0 and _matches(p, action.contract_id)]
                 if not orders and not positions and key not in self._flatten_again:
                     ok = True
@@ -296,7 +299,8 @@ class Executor:
                     job.notes.append(f"round {round_no + 1}: {len(orders)} orders, {len(positions)} positions")
                 # Cancel first so a resting order cannot re-open what we close.
                 await asyncio.gather(*(self._cancel(action, o.id, o.contract_id, job.timings) for o in orders))
-                await asyncio.gather(*(self._close(action, p.contract_id, job.timings) for p in positions))
+                await asyncio.gather(*(self._close(action, p.contract_id, job.timings)
+                                       for p in positions if p.contract_id not in closing))
                 await asyncio.sleep(0.02 * (2**round_no))  # let fills settle before re-reading
             job.timings.confirmed_ns = time.monotonic_ns() if ok else 0
         except Exception as exc:
