@@ -114,8 +114,9 @@ async def test_r06_does_not_count_the_guards_own_reductions(start_rig):
     assert state.trader_trades_today == 2
 
 
-R07_SHORT = {"cooldown_after_loss": {"enabled": True, "flatten_on_trigger": True,
-                                     "tiers": [{"loss_amount": -50, "cooldown_seconds": 1}]}}
+def _r07(cooldown_s: int) -> dict[str, Any]:
+    return {"cooldown_after_loss": {"enabled": True, "flatten_on_trigger": True,
+                                    "tiers": [{"loss_amount": -50, "cooldown_seconds": cooldown_s}]}}
 
 
 async def _new_position_with_stop(rig: Any) -> int:
@@ -140,13 +141,16 @@ async def _untouched(rig: Any, stop_id: int, seq: int) -> None:
     assert await _locked(rig) == []
 
 
-async def test_restart_and_reconnect_never_refire_r07_on_a_handled_trade(start_rig):
-    rig = await start_rig(R07_SHORT)
+@pytest.mark.parametrize("ended_by", ["expiry", "admin_unlock"])
+async def test_restart_and_reconnect_never_refire_r07_on_a_handled_trade(start_rig, ended_by):
+    rig = await start_rig(_r07(1 if ended_by == "expiry" else 600))
     trader, account = rig.trader, rig.account
-    await lose_60(trader, account)  # -$60 (net of fees) <= -$50: a 1 s cooldown
+    await lose_60(trader, account)  # -$60 (net of fees) <= -$50: the cooldown
     locks = await wait_for(lambda: _locked(rig), what="R07 cooldown")
     assert locks[0]["rule"] == "R07"
-    await wait_for(lambda: _no_locks(rig), timeout=5.0, what="cooldown ended")
+    if ended_by == "admin_unlock":
+        await rig.daemon.admin_unlock(account, "talked it through", "admin", None)
+    await wait_for(lambda: _no_locks(rig), timeout=5.0, what=f"cooldown ended ({ended_by})")
     stop_id = await _new_position_with_stop(rig)
     await asyncio.sleep(0.3)
 
