@@ -289,8 +289,9 @@ class Executor:
                 working = [o for o in orders if o.is_working and _matches(o, action.contract_id)]
                 # The guard's own closes still working are never cancelled, and their positions
                 # are not closed a second time: the next round looks again.
-                closing = {o.contract_id for o in working if self._own_close(action.account_id, o)}
-                orders = [o for o in working if not self._own_close(action.account_id, o)]
+                own = {o.id for o in working if self._own_close(action.account_id, o)}
+                closing = {o.contract_id for o in working if o.id in own}
+                orders = [o for o in working if o.id not in own]
                 positions = [p for p in positions if p.size > 0 and _matches(p, action.contract_id)]
                 if not orders and not positions and key not in self._flatten_again:
                     ok = True
