@@ -85,8 +85,9 @@ def test_orders_with_the_guards_tag_are_own_and_their_fills_are_not_trader_trade
     tag = f"{GUARD_TAG_PREFIX}abc-1"
     eng.handle(make_event(Order(30, ACCT, MNQ, OrderStatus.OPEN, STOP, SELL, 1, stop_price=19900.0,
                                 custom_tag=tag)), T0)
-    assert eng.state(ACCT).own_orders.is_own(eng.state(ACCT).orders[30])
-    eng.own_order_placed(ACCT, 30, MNQ, "stop", T0)
+    # Known by its tag alone (Order/place timed out, or a restart), and recorded by id.
+    assert eng.state(ACCT).own_orders.kinds == {30: "stop"}
+    assert [(r.order_id, r.kind) for r in eng.take_records()] == [(30, "stop")]
     for i in range(3):  # three trader executions: at the limit
         eng.handle(trade(100 + i, MNQ, None, ts=T0, order_id=200 + i, side=BUY), T0)
     actions = eng.handle(trade(110, MNQ, -5.0, ts=T0, order_id=30), T0)  # the guard's stop fills

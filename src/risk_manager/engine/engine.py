@@ -30,7 +30,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
-from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord
+from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
 from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
@@ -176,7 +176,9 @@ class RiskEngine:
         if acct is None:
             return out
         state = self.state(acct)
-        if state.own_orders.claiming and kind in (EventKind.ORDER, EventKind.TRADE):
+        if kind is EventKind.ORDER and is_guard_tag(event.data.custom_tag):
+            self.own_order_placed(acct, event.data.id, event.contract_id, "stop", now)  # by its tag
+        elif state.own_orders.claiming and kind in (EventKind.ORDER, EventKind.TRADE):
             self._claim_own_close(event.data, state, now)
         change = state.apply(event, now)
         state.last_change = change
