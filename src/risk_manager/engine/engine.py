@@ -35,7 +35,14 @@ from risk_manager.engine.rules import RECHECK_RULES, RULES, TICK_RULES, TRIGGERS
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
-from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind, Trade
+from risk_manager.events import (
+    STOP_ORDER_TYPES,
+    WORKING_ORDER_STATUSES,
+    Event,
+    EventKind,
+    Order,
+    Trade,
+)
 
 #: The same alert (account, rule, what it would have done) is repeated at most this often.
 ALERT_REPEAT = timedelta(seconds=60)
@@ -176,10 +183,11 @@ class RiskEngine:
         if acct is None:
             return out
         state = self.state(acct)
-        if kind is EventKind.ORDER and is_guard_tag(event.data.custom_tag):
-            self.own_order_placed(acct, event.data.id, event.contract_id, "stop", now)  # by its tag
-        elif state.own_orders.claiming and kind in (EventKind.ORDER, EventKind.TRADE):
-            self._claim_own_close(event.data, state, now)
+        data = event.data
+        if isinstance(data, Order) and is_guard_tag(data.custom_tag):
+            self.own_order_placed(acct, data.id, data.contract_id, "stop", now)  # known by its tag
+        elif state.own_orders.claiming and isinstance(data, Order | Trade):
+            self._claim_own_close(data, state, now)
         change = state.apply(event, now)
         state.last_change = change
         self._track(event, change, state)
@@ -245,17 +253,19 @@ class RiskEngine:
                 self.inflight.finished(("stop", acct, order.contract_id))
 
     # -- own orders and handled trades (persisted by the daemon via `take_records`) ------------
-    def _claim_own_close(self, data: Any, state: AccountState, now: datetime) -> None:
+    def _claim_own_close(self, data: Order | Trade, state: AccountState, now: datetime) -> None:
         """An order (or the fill of an order never seen) that is the server's order for a close
         the executor announced becomes the guard's own."""
         pos = state.positions.get(data.contract_id)
         direction = pos.direction if pos else None
         own = state.own_orders
         if isinstance(data, Trade):
-            bound, order_id = own.claim_fill(data, direction, now), data.order_id
+            order_id = data.order_id
+            bound = own.claim_fill(data, direction, now)
         else:
-            bound, order_id = own.claim(data, direction, now), data.id
-        if bound:
+            order_id = data.id
+            bound = own.claim(data, direction, now)
+        if bound and order_id is not None:
             self._unsaved.append(OwnOrderRecord(state.account_id, order_id, data.contract_id, "close", now))
 
     def _handled_trade(self, change: Change, state: AccountState, now: datetime) -> bool:
@@ -281,7 +291,7 @@ class RiskEngine:
         if self.state(account_id).own_orders.add(order_id, kind):
             self._unsaved.append(OwnOrderRecord(account_id, order_id, contract_id, kind, now))
 
-    def is_own_close(self, account_id: int, order: Any, now: datetime) -> bool:
+    def is_own_close(self, account_id: int, order: Order, now: datetime) -> bool:
         """Whether `order` is one of the guard's closes (binding it to an open close claim when
         it is that close's order): the executor asks before it cancels anything."""
         state = self.state(account_id)
