@@ -181,3 +181,25 @@ async def _no_locks(rig: Any) -> bool:
 
 async def _reconciled_since(daemon: Any, count: int) -> bool:
     return daemon.counters["reconciles"] > count and daemon.user_hub.connected
+
+
+async def test_upgrade_restart_does_not_refire_r07_on_a_trade_the_old_daemon_handled(start_rig):
+    # An older daemon kept no trades_seen: its journal tells what it handled.
+    import sqlite3
+
+    rig = await start_rig(_r07(1))
+    trader, account = rig.trader, rig.account
+    await lose_60(trader, account)
+    await wait_for(lambda: _locked(rig), what="R07 cooldown")
+    await wait_for(lambda: _no_locks(rig), timeout=5.0, what="cooldown ended")
+    stop_id = await _new_position_with_stop(rig)
+    await asyncio.sleep(0.3)
+    await rig.stop_daemon()
+    db = sqlite3.connect(rig.config_dir / "state" / "risk_manager.db")
+    with db:
+        db.execute("DELETE FROM trades_seen")
+        db.execute("DELETE FROM meta WHERE key = 'handled_trades_recorded_since'")
+    db.close()
+    seq = await trader.last_seq()
+    await rig.start_daemon()
+    await _untouched(rig, stop_id, seq)

@@ -41,3 +41,20 @@ def test_the_own_orders_table_is_added_to_an_existing_store(tmp_path: Path, cloc
         assert s.open_report.migrated_from == len(MIGRATIONS) - 1
         s.save_engine_records([OwnOrderRecord(1, 2, None, "close", T0)])
         assert s.own_orders() == [(1, 2, "close")]
+
+
+def test_a_store_from_before_handled_trades_has_todays_journal_stand_in_once(db_path: Path, clock) -> None:
+    from risk_manager.events import Trade, make_event
+
+    def journaled(tid: int, at) -> None:
+        s.append_event(make_event(Trade(tid, 7, "CON.F.US.MNQ.U26", 20000.0, 1, 1, -50.0),
+                                  source="hub", received_at=at))
+
+    with Store(db_path, clock) as s:  # written by a daemon that kept no trades_seen
+        journaled(1, T0 - timedelta(days=1))  # an earlier trading day
+        journaled(2, T0 + timedelta(minutes=1))
+    with Store(db_path, clock) as s:
+        day_start = T0
+        assert s.restart_handled_trade_ids(DAY, day_start, T0) == [(7, 2)]
+        # From now on only what this daemon records counts.
+        assert s.restart_handled_trade_ids(DAY, day_start, T0) == []

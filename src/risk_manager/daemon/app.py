@@ -386,9 +386,9 @@ class Daemon(StatusProviderMixin):
         self._record_reset(now, at_start=True)
         # Before the reconcile re-reads today's trades: those handled before only rebuild state,
         # and the guard's own orders stay its own (SPEC §5, §7 step 4).
-        if self.engine.trading_day is not None:
-            self.engine.restore_handled_trades(
-                self.store.handled_trade_ids(self.engine.trading_day - timedelta(days=1)))
+        if self.engine.trading_day is not None and self.engine.day_start is not None:
+            self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
+                self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
         self.engine.restore_own_orders(self.store.own_orders(now - timedelta(days=2)))
         await self.reconcile(reason="start-up")
         self.pipeline.dispatch(self.engine.tick(self.clock.now()))

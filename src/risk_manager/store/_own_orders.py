@@ -6,6 +6,7 @@ state only (SPEC §7 step 4). `own_orders` holds the orders the guard placed (SP
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +14,9 @@ from typing import Any
 from risk_manager.engine.own_orders import HandledTradeRecord, OwnOrderRecord
 from risk_manager.store._base import StoreBase
 from risk_manager.store.codec import day_out, ts_out
+
+#: Meta key set once the daemon records handled trades (absent: a store from before that).
+HANDLED_SINCE_META = "handled_trades_recorded_since"
 
 
 class OwnOrdersMixin(StoreBase):
@@ -49,3 +53,26 @@ class OwnOrdersMixin(StoreBase):
         rows = self._rows("SELECT account_id, trade_id FROM trades_seen WHERE trading_day >= ?",
                           (day_out(since_day),))
         return [(int(a), int(t)) for a, t in rows]
+
+    def restart_handled_trade_ids(self, since_day: date, day_start: datetime,
+                                  now: datetime) -> list[tuple[int, int]]:
+        """The trades a restart must not act on again: `handled_trade_ids(since_day)`. A store
+        that never recorded them (written by an older version) has today's journaled trade
+        events stand in, once: every journaled trade was handled by the daemon that wrote it."""
+        handled = self.handled_trade_ids(since_day)
+        if self.get_meta(HANDLED_SINCE_META) is None:  # type: ignore[attr-defined]
+            handled += self.journaled_trade_ids(day_start)
+            self.set_meta(HANDLED_SINCE_META, ts_out(now))  # type: ignore[attr-defined]
+        return handled
+
+    def journaled_trade_ids(self, since: datetime) -> list[tuple[int, int]]:
+        """(account id, trade id) of the trade events journaled at/after `since`."""
+        bound = self._journal_seq_bound(ts_out(since, "since"))  # type: ignore[attr-defined]
+        rows = self._rows("SELECT account_id, payload FROM journal WHERE seq >= ? AND kind = ? "
+                          "AND received_at >= ?", (bound, "trade", ts_out(since, "since")))
+        out = []
+        for account_id, payload in rows:
+            trade_id = (json.loads(payload).get("data") or {}).get("id")
+            if account_id is not None and isinstance(trade_id, int):
+                out.append((int(account_id), trade_id))
+        return out
