@@ -130,13 +130,17 @@ async def test_http_429_during_flatten_backs_off_and_completes(rig):
     assert await trader.flat(account)
 
 
-async def test_cancel_of_an_already_filled_order_reconciles_as_done(rig):
+async def test_cancel_of_an_order_no_longer_working_is_refused_not_ok(rig):
+    # The broker refused the cancel and the order is not working: settled, but not by our call,
+    # so the history says "refused" (with the broker's answer), never "ok".
     sim, trader, executor, store, outcomes = rig
     account = sim.info()["accounts"][0]
     await trader.price(MNQ, 20000.0)
     executor.submit([CancelOrder(account, 123456789, MNQ, "lock_gate", "locked")])
     await executor.drain(5)
-    assert outcomes[-1]["outcome"] == "ok"
+    assert outcomes[-1]["outcome"] == "refused"
+    assert "refused the call" in outcomes[-1]["notes"][-1]
+    assert [r.phase for r in store.audit_rows(account)][-1] == "refused"
 
 
 async def test_one_slow_account_does_not_delay_another(rig):

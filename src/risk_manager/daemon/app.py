@@ -28,7 +28,7 @@ from typing import Any
 from risk_manager.clock import Clock, SystemClock
 from risk_manager.config.loader import ConfigError, LoadedConfig, load_config_dir
 from risk_manager.config.models import AccountEntry, RiskConfig
-from risk_manager.daemon.adapters import GatewayBroker
+from risk_manager.daemon.adapters import EngineOwnOrders, GatewayBroker
 from risk_manager.daemon.alerting import DaemonAlerts
 from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
 from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, RetentionPolicy
@@ -365,10 +365,13 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
+        own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())
         self.executor = Executor(GatewayBroker(self.rest), self.store, self.clock,
-                                 on_outcome=self._on_outcome, on_done=self._on_done)
+                                 on_outcome=self._on_outcome, on_done=self._on_done,
+                                 own_orders=own_orders)
         self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
-                                 publish=self._publish, merge_quote=merge_quote)
+                                 publish=self._publish, merge_quote=merge_quote,
+                                 records=self.store.save_engine_records)
         self.pipeline.after_event = self._after_event
         self.pipeline.after_dispatch = self._after_dispatch
         self.pipeline.has_listeners = self._has_listeners
@@ -387,6 +390,12 @@ class Daemon(StatusProviderMixin):
         # The reset: the engine starts the day containing `now`; locks whose end passed expire.
         self.pipeline.dispatch(self.engine.apply_reset(now))
         self._record_reset(now, at_start=True)
+        # Before the reconcile re-reads today's trades: those handled before only rebuild state,
+        # and the guard's own orders stay its own (SPEC §5, §7 step 4).
+        if self.engine.trading_day is not None and self.engine.day_start is not None:
+            self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
+                self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
+        self.engine.restore_own_orders(self.store.own_orders(now - timedelta(days=2)))
         await self.reconcile(reason="start-up")
         self.pipeline.dispatch(self.engine.tick(self.clock.now()))
         self.pipeline.dispatch(self.engine.startup_flatten(self.clock.now()))

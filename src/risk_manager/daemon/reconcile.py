@@ -18,7 +18,8 @@ that finds a breach waiting for the window. So a reconcile spends reads where mo
   at stake. The reconcile never waits on them: a reconnect of 50 accounts costs a handful of reads.
 
 Events fed from REST go through the pipeline like hub events (journal first); trades are
-de-duplicated by id, so reading one twice is harmless.
+de-duplicated by id, so reading one twice is harmless, and a trade the daemon handled before a
+restart only rebuilds state (the engine runs no event rule on it: SPEC §7 step 4).
 """
 
 from __future__ import annotations

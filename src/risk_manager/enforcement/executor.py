@@ -16,11 +16,18 @@ Guarantees (SPEC §5, §8):
   REST rate budget serves it before ordinary reads (a reconcile storm cannot delay a close).
 - Every step is audited with monotonic-ns timings: event received, decided, sent, response,
   confirmed.
+- The guard's own orders (SPEC §5): before each closeContract/partialCloseContract the order the
+  server will create is announced to the own-order book, Order/place carries the guard's custom
+  tag and its returned id is recorded; a flatten never cancels the guard's own closes.
+- The outcome says what happened: "ok" (our call did it), "refused" (the broker refused the call
+  and its target was already settled, e.g. an order that filled before the cancel arrived), or
+  "failed".
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,7 +36,7 @@ from typing import Any
 
 from risk_manager.clock import Clock
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
-from risk_manager.enforcement.ports import Broker, Ledger
+from risk_manager.enforcement.ports import Broker, Ledger, OwnOrderBook
 from risk_manager.gateway.priority import on_lock_path
 from risk_manager.engine.actions import (
     Action,
@@ -43,9 +50,12 @@ from risk_manager.engine.actions import (
     PlaceStop,
     SetLock,
 )
+from risk_manager.engine.own_orders import GUARD_TAG_PREFIX
 from risk_manager.events import Order, Position
 
 log = logging.getLogger(__name__)
+
+OK, REFUSED, FAILED = "ok", "refused", "failed"
 
 OutcomeSink = Callable[[dict[str, Any]], None]
 DoneSink = Callable[[Action, bool], None]
@@ -95,6 +105,18 @@ class _Job:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """How one mutating call ended: OK, REFUSED (target already settled) or FAILED."""
+
+    outcome: str
+    error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.outcome != FAILED
+
+
 def _action_name(action: Action) -> str:
     return {
         Flatten: "flatten",
@@ -116,15 +138,20 @@ class Executor:
         settings: ExecutorSettings | None = None,
         on_outcome: OutcomeSink | None = None,
         on_done: DoneSink | None = None,
+        own_orders: OwnOrderBook | None = None,
     ) -> None:
         self._broker = broker
         self._ledger = ledger
+        self._own = own_orders
+        # Unique per account (the gateway requires it): start time + a counter.
+        self._tag_seq = itertools.count(1)
+        self._tag_base = f"{GUARD_TAG_PREFIX}{time.time_ns() // 1_000_000:x}"
         self._clock = clock
         self._cfg = settings or ExecutorSettings()
         self._on_outcome = on_outcome
         self._on_done = on_done
-        self._closing: dict[tuple[int, str], asyncio.Task[bool]] = {}
-        self._cancelling: dict[tuple[int, int], asyncio.Task[bool]] = {}
+        self._closing: dict[tuple[int, str], asyncio.Task[_Result]] = {}
+        self._cancelling: dict[tuple[int, int], asyncio.Task[_Result]] = {}
         self._flattening: dict[tuple[int, str | None], asyncio.Task[bool]] = {}
         #: A flatten asked for while one runs: the running one does one more round.
         self._flatten_again: set[tuple[int, str | None]] = set()
@@ -259,7 +286,12 @@ class Executor:
                     self._read(self._broker.search_open_orders, action.account_id),
                     self._read(self._broker.search_open_positions, action.account_id),
                 )
-                orders = [o for o in orders if o.is_working and _matches(o, action.contract_id)]
+                working = [o for o in orders if o.is_working and _matches(o, action.contract_id)]
+                # The guard's own closes still working are never cancelled, and their positions
+                # are not closed a second time: the next round looks again.
+                own = {o.id for o in working if self._own_close(action.account_id, o)}
+                closing = {o.contract_id for o in working if o.id in own}
+                orders = [o for o in working if o.id not in own]
                 positions = [p for p in positions if p.size > 0 and _matches(p, action.contract_id)]
                 if not orders and not positions and key not in self._flatten_again:
                     ok = True
@@ -268,7 +300,8 @@ class Executor:
                     job.notes.append(f"round {round_no + 1}: {len(orders)} orders, {len(positions)} positions")
                 # Cancel first so a resting order cannot re-open what we close.
                 await asyncio.gather(*(self._cancel(action, o.id, o.contract_id, job.timings) for o in orders))
-                await asyncio.gather(*(self._close(action, p.contract_id, job.timings) for p in positions))
+                await asyncio.gather(*(self._close(action, p.contract_id, job.timings)
+                                       for p in positions if p.contract_id not in closing))
                 await asyncio.sleep(0.02 * (2**round_no))  # let fills settle before re-reading
             job.timings.confirmed_ns = time.monotonic_ns() if ok else 0
         except Exception as exc:
@@ -284,7 +317,7 @@ class Executor:
         return ok
 
     # -- close / cancel (deduplicated, lock path) ----------------------------------------
-    def _close(self, action: Action, contract_id: str, timings: Timings) -> asyncio.Task[bool]:
+    def _close(self, action: Action, contract_id: str, timings: Timings) -> asyncio.Task[_Result]:
         key = (action.account_id, contract_id)
         task = self._closing.get(key)
         if task is not None and not task.done():
@@ -295,7 +328,7 @@ class Executor:
         task.add_done_callback(lambda t, k=key: self._closing.pop(k, None) if self._closing.get(k) is t else None)
         return task
 
-    def _cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> asyncio.Task[bool]:
+    def _cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> asyncio.Task[_Result]:
         key = (action.account_id, order_id)
         task = self._cancelling.get(key)
         if task is not None and not task.done():
@@ -306,19 +339,21 @@ class Executor:
         task.add_done_callback(lambda t, k=key: self._cancelling.pop(k, None) if self._cancelling.get(k) is t else None)
         return task
 
-    async def _mutate_close(self, action: Action, contract_id: str, timings: Timings) -> bool:
+    async def _mutate_close(self, action: Action, contract_id: str, timings: Timings) -> _Result:
         account = action.account_id
 
         async def gone() -> bool:
             positions = await self._read(self._broker.search_open_positions, account)
             return not any(p.contract_id == contract_id and p.size > 0 for p in positions)
 
-        return await self._mutate(
-            action, "closeContract", {"contract_id": contract_id}, timings,
-            lambda: self._broker.close_position(account, contract_id), gone,
-        )
+        def call() -> Awaitable[Any]:
+            self._expect_close(account, contract_id)
+            return self._broker.close_position(account, contract_id)
 
-    async def _mutate_cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> bool:
+        return await self._mutate(action, "closeContract", {"contract_id": contract_id}, timings,
+                                  call, gone)
+
+    async def _mutate_cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> _Result:
         account = action.account_id
 
         async def gone() -> bool:
@@ -332,22 +367,22 @@ class Executor:
 
     async def _run_close(self, job: _Job) -> bool:
         action: ClosePosition = job.action  # type: ignore[assignment]
-        ok = await self._close(action, action.contract_id, job.timings)
-        if ok:
-            ok = await self._confirm(lambda ps: not any(
-                p.contract_id == action.contract_id and p.size > 0 for p in ps), action.account_id)
-        if ok:
+        result = await self._close(action, action.contract_id, job.timings)
+        if result.settled and not await self._confirm(lambda ps: not any(
+                p.contract_id == action.contract_id and p.size > 0 for p in ps), action.account_id):
+            result = _Result(FAILED, result.error)
+        if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
-        self._finish(job, ok)
-        return ok
+        self._finish(job, result)
+        return result.settled
 
     async def _run_cancel(self, job: _Job) -> bool:
         action: CancelOrder = job.action  # type: ignore[assignment]
-        ok = await self._cancel(action, action.order_id, action.contract_id, job.timings)
-        if ok:
+        result = await self._cancel(action, action.order_id, action.contract_id, job.timings)
+        if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
-        self._finish(job, ok)
-        return ok
+        self._finish(job, result)
+        return result.settled
 
     async def _confirm(self, done: Callable[[list[Position]], bool], account_id: int) -> bool:
         """Verify from REST, giving an asynchronous fill a short while to land."""
@@ -378,15 +413,17 @@ class Executor:
         async def reduced() -> bool:
             return await self._position_size(action.account_id, action.contract_id) <= before - size
 
-        ok = await self._mutate(
+        def call() -> Awaitable[Any]:
+            self._expect_close(action.account_id, action.contract_id)
+            return self._broker.partial_close(action.account_id, action.contract_id, size)
+
+        result = await self._mutate(
             action, "partialCloseContract", {"contract_id": action.contract_id, "size": size},
-            job.timings,
-            lambda: self._broker.partial_close(action.account_id, action.contract_id, size),
-            reduced,
+            job.timings, call, reduced,
         )
-        if ok:
+        if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
-        self._finish(job, ok)
+        self._finish(job, result)
 
     async def _run_place_stop(self, job: _Job) -> None:
         action: PlaceStop = job.action  # type: ignore[assignment]
@@ -396,14 +433,21 @@ class Executor:
             return any(o.is_working and o.is_stop and o.contract_id == action.contract_id
                        and o.side == action.side for o in orders)
 
-        ok = await self._mutate(
-            action, "place", {"contract_id": action.contract_id, "stop_price": action.stop_price},
-            job.timings,
-            lambda: self._broker.place_stop(action.account_id, action.contract_id, action.side,
-                                            action.size, action.stop_price),
-            accepted,
+        tag = self._new_tag()
+
+        async def call() -> None:
+            order_id = await self._broker.place_stop(action.account_id, action.contract_id,
+                                                     action.side, action.size, action.stop_price,
+                                                     custom_tag=tag)
+            if order_id is not None and self._own is not None:
+                self._own.placed(action.account_id, order_id, action.contract_id, "stop")
+
+        result = await self._mutate(
+            action, "place", {"contract_id": action.contract_id, "stop_price": action.stop_price,
+                              "custom_tag": tag},
+            job.timings, call, accepted,
         )
-        self._finish(job, ok)
+        self._finish(job, result)
 
     async def _run_modify_stop(self, job: _Job) -> None:
         action: ModifyStop = job.action  # type: ignore[assignment]
@@ -412,14 +456,34 @@ class Executor:
             orders = await self._read(self._broker.search_open_orders, action.account_id)
             return any(o.id == action.order_id and o.stop_price == action.stop_price for o in orders)
 
-        ok = await self._mutate(
+        result = await self._mutate(
             action, "modify", {"order_id": action.order_id, "stop_price": action.stop_price},
             job.timings,
             lambda: self._broker.modify_order(action.account_id, action.order_id,
                                               stop_price=action.stop_price, size=action.size),
             applied,
         )
-        self._finish(job, ok)
+        self._finish(job, result)
+
+    # -- own orders -----------------------------------------------------------------------
+    def _expect_close(self, account_id: int, contract_id: str) -> None:
+        if self._own is not None:
+            try:
+                self._own.expect_close(account_id, contract_id)
+            except Exception:  # bookkeeping must never stop a close
+                log.exception("own-order book failed (expect_close)")
+
+    def _own_close(self, account_id: int, order: Order) -> bool:
+        if self._own is None:
+            return False
+        try:
+            return self._own.is_own_close(account_id, order)
+        except Exception:
+            log.exception("own-order book failed (is_own_close)")
+            return False
+
+    def _new_tag(self) -> str:
+        return f"{self._tag_base}-{next(self._tag_seq)}"
 
     async def _position_size(self, account_id: int, contract_id: str) -> int:
         positions = await self._read(self._broker.search_open_positions, account_id)
@@ -434,8 +498,11 @@ class Executor:
         timings: Timings,
         call: Callable[[], Awaitable[Any]],
         reconciled: Callable[[], Awaitable[bool]],
-    ) -> bool:
-        """One mutating call with timeout; on doubt reconcile before retrying; bounded."""
+    ) -> _Result:
+        """One mutating call with timeout; on doubt reconcile before retrying; bounded.
+
+        A failed call whose target turns out settled is OK when the broker may have acted on it
+        (timeout, 5xx), and REFUSED when the broker said no: then it was not our call's doing."""
         cfg = self._cfg
         for attempt in range(cfg.max_attempts):
             sent = time.monotonic_ns()
@@ -459,7 +526,9 @@ class Executor:
                 try:
                     if await reconciled():
                         self._audit("reconciled", action, timings, call=call_name, **detail)
-                        return True
+                        if fault is Fault.REJECTED:
+                            return _Result(REFUSED, repr(exc)[:300])
+                        return _Result(OK)
                 except Exception as read_exc:
                     log.warning("reconcile read failed: %r", read_exc)
                 self.stats["retries"] += 1
@@ -470,10 +539,10 @@ class Executor:
                 timings.response_ns = now
             self._audit("response", action, timings, call=call_name, attempt=attempt + 1,
                         sent_ns=sent, response_ns=now, **detail)
-            return True
+            return _Result(OK)
         self.stats["failures"] += 1
         self._audit("gave_up", action, timings, call=call_name, **detail)
-        return False
+        return _Result(FAILED)
 
     async def _read(self, fn: Callable[[int], Awaitable[list[Any]]], account_id: int) -> list[Any]:
         """A read with timeout; reads are safe to retry."""
@@ -490,12 +559,18 @@ class Executor:
         raise last
 
     # -- reporting ------------------------------------------------------------------------
-    def _finish(self, job: _Job, ok: bool, note: str | None = None) -> None:
+    def _finish(self, job: _Job, result: _Result | bool, note: str | None = None) -> None:
+        if isinstance(result, bool):
+            result = _Result(OK if result else FAILED)
+        ok = result.settled
         if note:
             job.notes.append(note)
-        outcome = "ok" if ok else "failed"
-        self._audit("confirmed" if ok else "failed", job.action, job.timings,
-                    intent_id=job.intent_id, notes=job.notes)
+        if result.outcome == REFUSED:
+            job.notes.append(f"the broker refused the call ({result.error}); its target was "
+                             "already settled, so nothing was changed by it")
+        outcome = result.outcome
+        phase = {OK: "confirmed", REFUSED: "refused"}.get(outcome, "failed")
+        self._audit(phase, job.action, job.timings, intent_id=job.intent_id, notes=job.notes)
         record = {
             "ts": self._clock.now().isoformat(),
             "account_id": job.action.account_id,
@@ -505,6 +580,8 @@ class Executor:
             "outcome": outcome,
             "latency_ms": job.timings.latency_ms(),
         }
+        if job.notes:
+            record["notes"] = list(job.notes)
         if self._on_outcome is not None:
             try:
                 self._on_outcome(record)

@@ -1,4 +1,5 @@
-"""The two seams the executor needs: a broker (REST) and a durable ledger (store).
+"""The seams the executor needs: a broker (REST), a durable ledger (store) and the book of its
+own orders (engine state).
 
 The executor is written against these Protocols only; the daemon adapts the real GatewayRest and
 Store to them (daemon/adapters.py). Keeping the seam narrow means the kill-switch path can be read
@@ -25,7 +26,8 @@ class Broker(Protocol):
     async def cancel_order(self, account_id: int, order_id: int) -> None: ...
 
     async def place_stop(
-        self, account_id: int, contract_id: str, side: int, size: int, stop_price: float
+        self, account_id: int, contract_id: str, side: int, size: int, stop_price: float,
+        custom_tag: str | None = None,
     ) -> int | None: ...
 
     async def modify_order(
@@ -52,6 +54,22 @@ class Ledger(Protocol):
               decided_ns: int | None = None, sent_ns: int | None = None,
               response_ns: int | None = None, confirmed_ns: int | None = None,
               intent_id: int | None = None) -> int: ...
+
+
+class OwnOrderBook(Protocol):
+    """The orders the guard itself placed (SPEC §5): it never cancels its own closes, and their
+    fills are not the trader's trades. Backed by the engine's state; the daemon persists it."""
+
+    def expect_close(self, account_id: int, contract_id: str) -> None:
+        """Called just before closeContract/partialCloseContract (they return no order id): the
+        order the server creates for it is the guard's own."""
+        ...
+
+    def placed(self, account_id: int, order_id: int, contract_id: str, kind: str) -> None:
+        """Order/place returned `order_id` for an order of the guard."""
+        ...
+
+    def is_own_close(self, account_id: int, order: Order) -> bool: ...
 
 
 class RejectedByBroker(Exception):

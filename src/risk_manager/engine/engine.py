@@ -7,6 +7,7 @@ bookkeeping (locks set, in-flight marks, alert de-duplication) → the actions.
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from risk_manager.engine.actions import (
     BROKER_ACTIONS,
     Action,
     Alert,
+    CancelOrder,
     ClearLock,
     Flatten,
     Lock,
@@ -28,15 +30,25 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
+from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
 from risk_manager.engine.rules import LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
-from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind
+from risk_manager.events import (
+    STOP_ORDER_TYPES,
+    WORKING_ORDER_STATUSES,
+    Event,
+    EventKind,
+    Order,
+    Trade,
+)
 
 #: The same alert (account, rule, what it would have done) is repeated at most this often.
 ALERT_REPEAT = timedelta(seconds=60)
 MANUAL_RULE = "manual"
+#: Records waiting for `take_records` are bounded (the daemon takes them after every batch).
+UNSAVED_MAX = 100_000
 _MARKET_KINDS = (EventKind.QUOTE, EventKind.MARKET_TRADE)
 _NEEDS_MARKS = (EventKind.POSITION, EventKind.TRADE)
 
@@ -74,6 +86,9 @@ class RiskEngine:
         self.day_end: datetime | None = None
         self.last_reset_at: datetime | None = None
         self._overrides: dict[int, dict] = dict(account_overrides or {})
+        #: Own orders bound and trades handled since the last `take_records` (to persist).
+        #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
+        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord] = deque(maxlen=UNSAVED_MAX)
         self._install(config)
 
     # -- configuration -----------------------------------------------------------------------
@@ -181,10 +196,16 @@ class RiskEngine:
         if acct is None:
             return out
         state = self.state(acct)
+        data = event.data
+        if isinstance(data, Order) and is_guard_tag(data.custom_tag):
+            self.own_order_placed(acct, data.id, data.contract_id, "stop", now)  # known by its tag
+        elif state.own_orders.claiming and isinstance(data, Order | Trade):
+            self._claim_own_close(data, state, now)
         change = state.apply(event, now)
         state.last_change = change
         self._track(event, change, state)
-        gated = gate(event, change, self.locks, self.catalog.symbol_of)
+        replayed = change.new_trade is not None and self._handled_trade(change, state, now)
+        gated = gate(event, change, self.locks, self.catalog.symbol_of, state.own_orders)
         if gated is not None:
             out += gated  # the kill switch: no ordinary rule runs for this event
             if kind is EventKind.ACCOUNT:
@@ -195,15 +216,22 @@ class RiskEngine:
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)
         else:
-            out += self._run_rules(event, state, now)
+            out += self._run_rules(event, state, now, standing_only=replayed)
         return self._finish(out, now) if out else out
 
-    def _run_rules(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
-        """An account event other than a market one (those are priced once in `handle`)."""
+    def _run_rules(self, event: Event, state: AccountState, now: datetime,
+                   standing_only: bool = False) -> list[Action]:
+        """An account event other than a market one (those are priced once in `handle`).
+
+        `standing_only`: the event was handled before a restart; only the rules that judge a
+        standing condition (RECHECK_RULES) look at it, no event rule acts on it a second time."""
         if event.kind in _NEEDS_MARKS:
             state.refresh_unrealized(self.market, self.catalog, now, self.config.max_quote_age_seconds)
         out: list[Action] = []
-        for evaluate, rule_ctx in self._plan(state.account_id, event.kind):
+        plan = self._plan(state.account_id, event.kind)
+        if standing_only:
+            plan = tuple((e, c) for e, c in plan if c.name in RECHECK_RULES)
+        for evaluate, rule_ctx in plan:
             actions = evaluate(event, state, rule_ctx, now)
             if actions:
                 out += actions
@@ -271,6 +299,70 @@ class RiskEngine:
             elif order.type in STOP_ORDER_TYPES:
                 self.inflight.finished(("stop", acct, order.contract_id))
 
+    # -- own orders and handled trades (persisted by the daemon via `take_records`) ------------
+    def _claim_own_close(self, data: Order | Trade, state: AccountState, now: datetime) -> None:
+        """An order (or the fill of an order never seen) that is the server's order for a close
+        the executor announced becomes the guard's own."""
+        pos = state.positions.get(data.contract_id)
+        direction = pos.direction if pos else None
+        own = state.own_orders
+        if isinstance(data, Trade):
+            order_id = data.order_id
+            bound = own.claim_fill(data, direction, now)
+        else:
+            order_id = data.id
+            bound = own.claim(data, direction, now)
+        if bound and order_id is not None:
+            self._unsaved.append(OwnOrderRecord(state.account_id, order_id, data.contract_id, "close", now))
+
+    def _handled_trade(self, change: Change, state: AccountState, now: datetime) -> bool:
+        """True when the trade was handled before a restart (state only); else it is recorded
+        as handled now."""
+        trade = change.new_trade
+        assert trade is not None
+        if trade.id in state.handled_before:
+            return True
+        self._unsaved.append(HandledTradeRecord(
+            state.account_id, trade.id, self.trading_day or now.date(), change.trade_pnl,
+            trade.voided, now))
+        return False
+
+    def expect_own_close(self, account_id: int, contract_id: str, now: datetime) -> None:
+        """The executor is about to close (part of) a position: the order the server creates
+        for it is the guard's own."""
+        self.state(account_id).own_orders.expect_close(contract_id, now)
+
+    def own_order_placed(self, account_id: int, order_id: int, contract_id: str | None,
+                         kind: OwnKind, now: datetime) -> None:
+        """The gateway returned `order_id` for an order the guard placed."""
+        if self.state(account_id).own_orders.add(order_id, kind):
+            self._unsaved.append(OwnOrderRecord(account_id, order_id, contract_id, kind, now))
+
+    def is_own_close(self, account_id: int, order: Order, now: datetime) -> bool:
+        """Whether `order` is one of the guard's closes (binding it to an open close claim when
+        it is that close's order): the executor asks before it cancels anything."""
+        state = self.state(account_id)
+        if state.own_orders.claiming:
+            self._claim_own_close(order, state, now)
+        return state.own_orders.is_own_close(order)
+
+    def restore_own_orders(self, records: Any) -> None:
+        """Start-up: the own orders persisted before (iterable of (account, order id, kind))."""
+        for account_id, order_id, kind in records:
+            self.state(account_id).own_orders.add(order_id, kind)
+
+    def restore_handled_trades(self, trades: Any) -> None:
+        """Start-up: trades whose event rules ran before (iterable of (account, trade id)); when
+        they are read again they rebuild state only (SPEC §7 step 4)."""
+        for account_id, trade_id in trades:
+            self.state(account_id).handled_before.add(trade_id)
+
+    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord]:
+        """What to persist since the last call (own orders, handled trades)."""
+        out = list(self._unsaved)
+        self._unsaved.clear()
+        return out
+
     # -- side effects -----------------------------------------------------------------------
     def _finish(self, actions: list[Action], now: datetime) -> list[Action]:
         """Apply lock changes, drop duplicate alerts and in-flight duplicates, keep the order."""
@@ -289,11 +381,17 @@ class RiskEngine:
                     out.append(action)
             elif isinstance(action, (PlaceStop, ModifyStop)) and action.account_id in locked_now:
                 continue  # the account was just locked: no stop management, it is being flattened
+            elif isinstance(action, CancelOrder) and self._cancels_own_close(action):
+                continue  # whatever asked for it: the guard never cancels its own close
             elif isinstance(action, BROKER_ACTIONS):
                 out += self.inflight.admit([action], self.accounts, now)
             else:
                 out.append(action)
         return out
+
+    def _cancels_own_close(self, action: CancelOrder) -> bool:
+        state = self.accounts.get(action.account_id)
+        return state is not None and state.own_orders.kinds.get(action.order_id) == "close"
 
     def _alert_is_new(self, alert: Alert, now: datetime) -> bool:
         what = tuple(inflight_key(a) or type(a).__name__ for a in alert.would_have) or (alert.reason,)

@@ -2,7 +2,8 @@
 
 Gate: while an account holds an account-wide lock, a working order → CancelOrder and a position that
 appears or grows → ClosePosition; nothing else runs for that event (R10 still sees account events).
-A symbol lock does the same for that symbol only.
+A symbol lock does the same for that symbol only. The guard's own closing orders are never
+cancelled (by the gate or by a narrowed flatten): they are the lock's enforcement.
 
 In flight: every broker action covers "items" (a position, an order, a stop placement, the whole
 account). An item stays busy until the caller reports the action done (`done(key)`), the broker
@@ -26,6 +27,7 @@ from risk_manager.engine.actions import (
     PlaceStop,
 )
 from risk_manager.engine.locks import LockManager
+from risk_manager.engine.own_orders import OwnOrders
 from risk_manager.engine.state import AccountState, Change
 from risk_manager.events import Event, EventKind, OrderStatus
 
@@ -127,7 +129,7 @@ class InFlight:
         acct, only = f.account_id, f.contract_id
         orders = sorted(
             (oid, o.contract_id) for oid, o in (state.orders.items() if state else ())
-            if only is None or o.contract_id == only
+            if (only is None or o.contract_id == only) and not state.own_orders.is_own_close(o)
         )
         positions = sorted(c for c in (state.positions if state else ()) if only is None or c == only)
         whole = ("all", acct) if only is None else ("all", acct, only)
@@ -159,28 +161,31 @@ _CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUS
 
 
 def gate(
-    event: Event, change: Change, locks: LockManager, symbol_of
+    event: Event, change: Change, locks: LockManager, symbol_of, own: OwnOrders | None = None
 ) -> list[Action] | None:
     """Lock responses for this event, or None when no lock applies and the rules should run.
 
     `symbol_of(contract_id)` maps a contract to its trader symbol (only called for symbol locks).
+    `own` holds the account's own orders: the guard never cancels its own closing orders.
     """
     acct = event.account_id
     if locks.is_locked(acct):
-        return _respond(event, change, locks.blocking_lock(acct), "Account locked")
+        return _respond(event, change, locks.blocking_lock(acct), "Account locked", own)
     if event.contract_id and locks.has_symbol_locks(acct):
         symbol = symbol_of(event.contract_id)
         lock = locks.symbol_locked(acct, symbol)
         if lock is not None:
-            return _respond(event, change, lock, f"{symbol} locked")
+            return _respond(event, change, lock, f"{symbol} locked", own)
     return None
 
 
-def _respond(event: Event, change: Change, lock: Lock, what: str) -> list[Action]:
+def _respond(event: Event, change: Change, lock: Lock, what: str, own: OwnOrders | None) -> list[Action]:
     acct = event.account_id
     why = f"{what} ({lock.rule}: {lock.reason})"
     if event.kind is EventKind.ORDER:
         order = event.data
+        if own is not None and own.is_own_close(order):
+            return []  # the guard's own close: cancelling it would undo the flatten
         if order.status in _CANCELLABLE:
             return [CancelOrder(acct, order.id, order.contract_id, GATE_RULE, f"{why}: order cancelled")]
         return []

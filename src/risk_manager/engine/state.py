@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from risk_manager.engine.catalog import ContractCatalog
+from risk_manager.engine.own_orders import OwnOrders
 from risk_manager.events import (
     WORKING_ORDER_STATUSES,
     Account,
@@ -218,6 +219,10 @@ class AccountState:
         self.last_change: Change | None = None
         #: R12: when each stop order was last modified (at most one modify per second per order).
         self.stop_modified_at: dict[int, datetime] = {}
+        #: The guard's own orders, and the ids of trades whose event rules already ran before a
+        #: restart (they only rebuild state): see engine/own_orders.py.
+        self.own_orders = OwnOrders(account_id)
+        self.handled_before: set[int] = set()
 
     # -- P&L -----------------------------------------------------------------------------
     @property
@@ -250,6 +255,22 @@ class AccountState:
         """Distinct executions with creationTimestamp in (now − seconds, now]."""
         times = self._exec_times
         return bisect_right(times, now) - bisect_right(times, now - timedelta(seconds=seconds))
+
+    # -- the trader's executions: fills of the guard's own orders never count (SPEC §5) --
+    def _own_execution(self, key: object) -> bool:
+        return isinstance(key, tuple) and key[0] == "order" and key[1] in self.own_orders
+
+    def trader_count_in_window(self, now: datetime, seconds: float) -> int:
+        if not self.own_orders.kinds:
+            return self.count_in_window(now, seconds)
+        low = now - timedelta(seconds=seconds)
+        return sum(1 for ts, key in self.executions if low < ts <= now and not self._own_execution(key))
+
+    @property
+    def trader_trades_today(self) -> int:
+        if not self.own_orders.kinds:
+            return self.trades_today
+        return sum(1 for key in self._exec_keys if not self._own_execution(key))
 
     # -- apply ---------------------------------------------------------------------------
     def apply(self, event: Event, now: datetime) -> Change:

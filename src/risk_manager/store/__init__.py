@@ -67,6 +67,13 @@ Trading day
   record_reset(trading_day, at) -> bool            True only the first time for that day
   last_reset() -> date | None
 
+Own orders and handled trades (engine bookkeeping that must survive a restart)
+  save_engine_records(records) -> int              OwnOrderRecord / HandledTradeRecord, one commit
+  own_orders(since=None) -> list[(account_id, order_id, kind)]
+  handled_trade_ids(since_day) -> list[(account_id, trade_id)]   trades whose event rules ran
+  restart_handled_trade_ids(since_day, day_start, now)   the same; a store from before these
+      records (an upgrade) has today's journaled trades stand in, once
+
 Contracts, meta, admin
   cache_contracts(contracts) -> int;  cached_contracts() -> list[Contract];  cached_contract(id)
   get_meta(key, default=None) / set_meta(key, value) / delete_meta(key)

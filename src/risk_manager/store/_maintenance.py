@@ -130,6 +130,7 @@ class MaintenanceMixin(StoreBase):
                 below=self._journal_seq_bound(journal_cut),
             ),
             "trades_seen": self._prune_table("trades_seen", "trade_id", "seen_at", journal_cut),
+            "own_orders": self._prune_table("own_orders", "order_id", "placed_at", journal_cut),
             "audit": self._prune_table("audit", "id", "ts", audit_cut),
             "lock_history": self._prune_table("lock_history", "id", "at", audit_cut),
             "intents": self._prune_table(

@@ -144,6 +144,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX login_attempts_by_time ON login_attempts (at);
     """,
+    # 6: the orders the guard placed itself (never cancelled by it; their fills are not the
+    # trader's trades). A restart must still know them.
+    """
+    CREATE TABLE own_orders (
+        order_id    INTEGER PRIMARY KEY,
+        account_id  INTEGER NOT NULL,
+        contract_id TEXT,
+        kind        TEXT NOT NULL CHECK (kind IN ('close', 'stop')),
+        placed_at   TEXT NOT NULL
+    );
+    CREATE INDEX own_orders_by_time ON own_orders (placed_at);
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

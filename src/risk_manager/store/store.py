@@ -16,6 +16,7 @@ from risk_manager.store._journal import JournalMixin
 from risk_manager.store._journal_open import open_journal, refuse_journal_as_main
 from risk_manager.store._locks import LockMixin
 from risk_manager.store._maintenance import MaintenanceMixin, journal_path_for
+from risk_manager.store._own_orders import OwnOrdersMixin
 from risk_manager.store.database import open_checked
 from risk_manager.store.records import OpenReport, StoreError
 from risk_manager.store.schema import MIGRATIONS
@@ -25,7 +26,8 @@ from risk_manager.store.schema import MIGRATIONS
 JOURNAL_FULL_CHECK_BYTES = 256 * 1024 * 1024
 
 
-class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, MaintenanceMixin):
+class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, MaintenanceMixin,
+            OwnOrdersMixin):
     """Open (create, check, migrate) the store at `path` (+ its journal file beside it).
 
     See the package docstring for the API. Thread-safe: every call takes one re-entrant lock

@@ -1,8 +1,8 @@
 """R06 trade_frequency_limit: too many executions in the last minute / hour / trading day.
 
 Executions are counted by `creationTimestamp`, one per order (partial fills of one order are one
-execution), voided fills excluded. Minute/hour breaches set a cooldown (the longest wins); a
-per-session breach locks the account until the daily reset.
+execution), voided fills and fills of the guard's own orders excluded. Minute/hour breaches set a
+cooldown (the longest wins); a per-session breach locks the account until the daily reset.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from risk_manager.events import Event, EventKind
 
 
 def counts(state: AccountState, now: datetime) -> tuple[int, int, int]:
-    return state.count_in_window(now, 60), state.count_in_window(now, 3600), state.trades_today
+    """The trader's executions (minute, hour, trading day): the guard's own closes and stops
+    are not the trader's trades."""
+    return (state.trader_count_in_window(now, 60), state.trader_count_in_window(now, 3600),
+            state.trader_trades_today)
 
 
 def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
@@ -27,6 +30,8 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     change = state.last_change
     if change is None or change.new_trade is None:
         return []
+    if change.new_trade.order_id in state.own_orders:
+        return []  # the guard's own fill is no trader execution
     minute, hour, session = counts(state, now)
     acct = state.account_id
     actions: list[Action] = []

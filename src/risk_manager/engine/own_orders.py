@@ -1,0 +1,133 @@
+"""The guard's own orders in one account, and the trades it already handled before a restart.
+
+The guard must tell its own orders from the trader's (SPEC §5): it never cancels its own closes,
+and fills of orders it placed are not the trader's trades (R06). Two ways in:
+
+- Order/place returns the order id (R12 stops), and those orders carry the guard's custom tag, so
+  they are recognisable even before their id is recorded (and after a restart).
+- Position/closeContract and partialCloseContract return no order id and take no tag: the server
+  creates a market order. So the executor *claims* the next order on that contract just before it
+  sends the call; the first untagged market order on the closing side of the position that
+  arrives while the claim is open is bound to it. A claim binds one order and expires after
+  `CLAIM_TTL`. When the order event is never seen (a close sent while the user hub is not
+  subscribed, e.g. the start-up flatten), the first fill of an unknown order on the closing side,
+  made after the claim, is bound instead.
+
+Bound and placed ids are handed out once through `unsaved` so the daemon persists them (a restart
+must still know them). Pure bookkeeping: time comes in as `now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from risk_manager.events import Order, OrderSide, OrderType, Trade
+
+#: Prefix of the customTag of every order the guard places (tags must be unique per account).
+GUARD_TAG_PREFIX = "rmguard-"
+#: A close's server-side order shows up within milliseconds; after this a claim binds nothing.
+CLAIM_TTL = timedelta(seconds=15)
+#: A fill bound to a claim may carry a gateway timestamp this much before the claim (clock skew).
+CLOCK_SKEW = timedelta(seconds=2)
+
+OwnKind = Literal["close", "stop"]
+
+
+def is_guard_tag(tag: str | None) -> bool:
+    return bool(tag) and tag.startswith(GUARD_TAG_PREFIX)  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnOrderRecord:
+    """An order the guard placed (to persist)."""
+
+    account_id: int
+    order_id: int
+    contract_id: str | None
+    kind: OwnKind
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HandledTradeRecord:
+    """A trade whose event rules ran (to persist: after a restart it only rebuilds state)."""
+
+    account_id: int
+    trade_id: int
+    trading_day: date
+    pnl: float | None
+    voided: bool
+    at: datetime
+
+
+@dataclass(slots=True)
+class _Claim:
+    contract_id: str
+    made: datetime
+    expires: datetime
+
+
+def _closing_side(position_direction: int | None) -> int | None:
+    if position_direction is None:
+        return None
+    return OrderSide.ASK if position_direction > 0 else OrderSide.BID
+
+
+class OwnOrders:
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        #: order id → what the guard placed it for.
+        self.kinds: dict[int, OwnKind] = {}
+        self._claims: list[_Claim] = []
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self.kinds
+
+    def is_own(self, order: Order) -> bool:
+        return order.id in self.kinds or is_guard_tag(order.custom_tag)
+
+    def is_own_close(self, order: Order) -> bool:
+        """An order the guard sent to close a position: never to be cancelled."""
+        return self.kinds.get(order.id) == "close"
+
+    def add(self, order_id: int, kind: OwnKind) -> bool:
+        """Record an own order; True when it was not known yet."""
+        if order_id in self.kinds:
+            return False
+        self.kinds[order_id] = kind
+        return True
+
+    def expect_close(self, contract_id: str, now: datetime) -> None:
+        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL))
+
+    @property
+    def claiming(self) -> bool:
+        return bool(self._claims)
+
+    def claim(self, order: Order, position_direction: int | None, now: datetime) -> bool:
+        """Bind `order` to an open close claim when it is the server's close order; True if bound."""
+        if order.id in self.kinds or order.type != OrderType.MARKET or order.custom_tag:
+            return False
+        return self._bind(order.id, order.contract_id, order.side, position_direction, None, now)
+
+    def claim_fill(self, trade: Trade, position_direction: int | None, now: datetime) -> bool:
+        """Bind the order of a fill to an open close claim (its order event was not seen)."""
+        if trade.order_id is None or trade.order_id in self.kinds:
+            return False
+        return self._bind(trade.order_id, trade.contract_id, trade.side, position_direction,
+                          trade.creation_timestamp, now)
+
+    def _bind(self, order_id: int, contract_id: str, side: int, position_direction: int | None,
+              created: datetime | None, now: datetime) -> bool:
+        self._claims = [c for c in self._claims if c.expires > now]
+        closing = _closing_side(position_direction)
+        if closing is not None and side != closing:
+            return False
+        for i, c in enumerate(self._claims):
+            if c.contract_id == contract_id and (created is None or created >= c.made - CLOCK_SKEW):
+                del self._claims[i]
+                self.kinds[order_id] = "close"
+                return True
+        return False
