@@ -54,7 +54,6 @@ async def wait_flat(rig: Any, timeout: float = 8.0) -> None:
     await wait_for(flat, timeout=timeout, what="account flat")
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 11 item 4")
 async def test_a_working_close_is_neither_repeated_nor_cancelled_when_a_quote_breaches_again(start_rig):
     rig = await start_rig({"daily_unrealized_loss": {"loss_limit": 50, "scope": "total"}})
     t = rig.trader
