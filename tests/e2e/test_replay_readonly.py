@@ -74,7 +74,7 @@ async def test_replay_of_journal_and_main_database_changes_nothing_and_daemon_st
     code, out2, err = await run_replay(main, rig.config_dir)
     assert code == 0, err
     assert snapshot(state) == before
-    assert out2.splitlines()[0] == f"reading {main}: main database (schema 5), opened read-only"
+    assert out2.splitlines()[0] == f"reading {main}: main database (schema {len(MIGRATIONS)}), opened read-only"
     assert out2.splitlines()[1] == f"reading {journal}: event journal (schema 1), opened read-only"
     # The same events, the same verdicts, whichever file was named.
     assert [x for x in out2.splitlines() if " acct " in x] == [x for x in lines if " acct " in x]
@@ -102,7 +102,7 @@ async def test_replay_while_the_daemon_runs_creates_no_file(rig):
 
 def _break_journal_like_the_old_replay(state: Path) -> None:
     # What `replay state/risk_manager-journal.db` did before: the journal opened as a main
-    # database: migrated to the main schema (version 5) and given a journal of its own.
+    # database: migrated to the main schema (its newest version) and given a journal of its own.
     conn = sqlite3.connect(state / "risk_manager-journal.db", isolation_level=None)
     assert migrate(conn, migrations=MIGRATIONS) == 1
     conn.close()
