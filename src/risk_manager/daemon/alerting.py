@@ -147,6 +147,13 @@ class DaemonAlerts:
             self.clock.now(), account_id, seconds, open_positions,
             account_name=self.names.get(account_id), flattening=flattening)))
 
+    def store_health(self, ok: bool, detail: str) -> None:
+        from risk_manager.alerts.messages import store_health
+
+        if not self.active:
+            return
+        self._guarded(lambda: self.dispatcher.send(store_health(self.clock.now(), ok, detail)))
+
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: {"sent": s.sent, "failed": s.failed, "retries": s.retries, "dropped": s.dropped}
                 for name, s in self.dispatcher.stats.items()}

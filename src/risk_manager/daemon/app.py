@@ -40,6 +40,7 @@ from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.events import Event, EventKind
+from risk_manager.store.failsafe import FailSafeLedger
 
 log = logging.getLogger("risk_manager.daemon")
 
@@ -99,6 +100,7 @@ class Daemon(StatusProviderMixin):
         self.engine: RiskEngine | None = None
         self.executor: Executor | None = None
         self.pipeline: Pipeline | None = None
+        self.ledger: FailSafeLedger | None = None
         self.reconciler: Reconciler | None = None
         self.user_hub: Any = None
         self.market_hub: Any = None
@@ -359,7 +361,11 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
-        self.executor = Executor(GatewayBroker(self.rest), self.store, self.clock,
+        # The executor writes through the fail-safe ledger: a failing store never stops a
+        # flatten, and a lock not yet durable is retried by the tick (SPEC §8).
+        self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
+                                     on_health=self._store_health_changed)
+        self.executor = Executor(GatewayBroker(self.rest), self.ledger, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done)
         self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
                                  publish=self._publish, merge_quote=merge_quote)
@@ -563,11 +569,15 @@ class Daemon(StatusProviderMixin):
             await asyncio.sleep(self.tick_interval_s)
             try:
                 now = self.clock.now()
+                self.ledger.retry()  # type: ignore[union-attr]  # never raises; no-op when healthy
                 self.pipeline.dispatch(self.engine.tick(now))
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
                     self.reconciler.new_trading_day()  # type: ignore[union-attr]
-                    self._record_reset(now)
+                    try:
+                        self._record_reset(now)
+                    except Exception:  # a failing store must not cost the reset's other steps
+                        log.exception("recording the daily reset failed")
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
                 self._guard_locked_accounts()
@@ -610,6 +620,14 @@ class Daemon(StatusProviderMixin):
                 # One at a time per account: while its reconcile waits (the lock, the rate
                 # budget), more of them would only queue up behind it.
                 self._reflattening[aid] = self._spawn(self._reflatten(aid))
+
+    def _store_health_changed(self, ok: bool, detail: str) -> None:
+        """The ledger saw the store fail or recover: show it at once and alert."""
+        if not ok:
+            log.error("store failing (%s): locks are enforced from memory and retried", detail)
+        if self.alerts is not None:
+            self.alerts.store_health(ok, detail)
+        self._publish_status()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
