@@ -40,6 +40,7 @@ from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.events import Event, EventKind
+from risk_manager.private_files import fix_modes, private_dir, private_file
 from risk_manager.store.failsafe import FailSafeLedger
 
 log = logging.getLogger("risk_manager.daemon")
@@ -174,6 +175,7 @@ class Daemon(StatusProviderMixin):
             from risk_manager.daemon.logs import setup_logging
 
             setup_logging(self.config.log_dir, console=self._console_log)
+        self._make_files_private()
         for warning in self.config.warnings:
             log.warning("config: %s", warning)
         self._open_store()
@@ -271,6 +273,16 @@ class Daemon(StatusProviderMixin):
             raise StartupError(f"cannot create the lock file {lock.path}: {exc}") from None
         self.instance_lock = lock
 
+    def _make_files_private(self) -> None:
+        """State, logs and backups are owner-only (SPEC §8): tighten what an older version (or
+        a umask) left readable by others, and say what was changed."""
+        assert self.config is not None
+        fixed, errors = fix_modes(self.config.state_dir, self.config.log_dir)
+        for path, old in fixed:
+            log.warning("made %s owner-only (was mode %03o)", path, old)
+        for error in errors:
+            log.error("could not make owner-only: %s", error)
+
     async def _start_alerts(self) -> None:
         """Before the first enforcement, so start-up flattens are announced too. Alerts are
         optional: a dispatcher that cannot start is logged and the daemon guards without it."""
@@ -288,7 +300,7 @@ class Daemon(StatusProviderMixin):
         from risk_manager.store import Store
 
         assert self.config is not None
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.state_dir)
         # The journal commits with synchronous=NORMAL: a WAL commit still survives kill -9 (only
         # power loss can drop the newest lines, and REST reconciliation recovers those), while an
         # fsync per event would cost 0.3-4 ms on the lock path. Locks, intents and the audit log
@@ -448,7 +460,7 @@ class Daemon(StatusProviderMixin):
     def _write_runtime_file(self) -> None:
         assert self.config is not None
         path = self.config.state_dir / RUNTIME_FILE
-        tmp = path.with_suffix(".tmp")
+        tmp = private_file(path.with_suffix(".tmp"))
         tmp.write_text(json.dumps({"pid": os.getpid(), "status_url": self.status_url,
                                    "started_at": self.started_at.isoformat()}))
         tmp.replace(path)
