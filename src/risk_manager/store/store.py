@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -20,6 +21,8 @@ from risk_manager.store.database import open_checked
 from risk_manager.store.health import StoreHealth, file_identity
 from risk_manager.store.records import OpenReport, StoreError
 from risk_manager.store.schema import JOURNAL_MIGRATIONS, MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 #: Journal files up to this size get a full quick_check at open (~1 GB/s warm); bigger ones a
 #: cheap probe, so start-up stays fast with 30 days of journal.
@@ -127,6 +130,10 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             try:
                 self._conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
                 self._conn.execute("PRAGMA journal_db.wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                # A full disk at shutdown: what is committed stays in the WAL, and the next
+                # open replays it; closing must still release the file.
+                log.warning("store close: checkpoint failed (%s); the WAL is kept", exc)
             finally:
                 self._conn.close()
 
