@@ -127,6 +127,7 @@ async def test_disk_full_enforces_reports_failing_and_rewrites_the_locks(rig, re
 
     flatten = await wait_for(r03_flatten, what="the R03 flatten of the breach batch")
     assert flatten["outcome"] == "ok", flatten
+    print(f"R03 flatten with the store full: {flatten['latency_ms']} ms")
     assert await t.flat(acct)
     assert daemon.engine.locks.get(acct, "R03") is not None  # enforced from memory
 
