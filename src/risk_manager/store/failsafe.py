@@ -61,6 +61,11 @@ class FailSafeLedger:
         self._pending: dict[tuple[int, str], PendingLockWrite] = {}
         self._announced = False  # "failing" was announced for the current episode
         self.failures = 0
+        #: Write errors caused by this ledger's own writes, and the others' count at the last
+        #: retry (see `_others_errors`).
+        self._own_errors = 0
+        self._others_seen = store.health.write_errors
+        self._rewritten = 0
 
     # -- health ---------------------------------------------------------------------------
     @property
@@ -98,28 +103,33 @@ class FailSafeLedger:
     def begin_intent(self, account_id: int, kind: str, rule: str, reason: str,
                      detail: dict[str, Any] | None = None) -> int | None:
         """The intent id, or None when it could not be written (the flatten runs regardless)."""
-        try:
-            return int(self.store.begin_intent(account_id, kind, rule, reason, detail))
-        except WRITE_ERRORS as exc:
-            self._failed("intent", exc)
-            return None
+        done, intent_id = self._call("intent", self.store.begin_intent, account_id, kind, rule,
+                                     reason, detail)
+        return int(intent_id) if done else None
 
     def complete_intent(self, intent_id: int, outcome: str) -> bool:
-        try:
-            return bool(self.store.complete_intent(intent_id, outcome))
-        except WRITE_ERRORS as exc:
-            self._failed("intent", exc)
-            return False
+        done, changed = self._call("intent", self.store.complete_intent, intent_id, outcome)
+        return bool(done and changed)
 
     def audit(self, account_id: int | None, rule: str, action: str, reason: str, phase: str,
               detail: dict[str, Any] | None = None, **timings: Any) -> int | None:
-        try:
-            return int(self.store.audit(account_id, rule, action, reason, phase, detail, **timings))
-        except WRITE_ERRORS as exc:
-            self._failed("audit", exc)
-            return None
+        done, row_id = self._call("audit", self.store.audit, account_id, rule, action, reason,
+                                  phase, detail, **timings)
+        return int(row_id) if done else None
 
     # -- writing and re-writing ------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[bool, Any]:
+        """(True, result), or (False, None) after a write error, which is logged and counted as
+        ours: a failed write of ours is redone by `_flush`, not by waiting for a quiet tick."""
+        before = self.health.write_errors
+        try:
+            return True, fn(*args, **kw)
+        except WRITE_ERRORS as exc:
+            self._failed(what, exc)
+            return False, None
+        finally:
+            self._own_errors += self.health.write_errors - before
+
     def _queue(self, write: PendingLockWrite) -> None:
         key = (write.account_id, write.rule)
         self._pending.pop(key, None)  # the newest decision about this lock replaces the older one
@@ -131,59 +141,79 @@ class FailSafeLedger:
         left."""
         while self._pending:
             key, write = next(iter(self._pending.items()))
-            try:
-                if write.change == "set":
-                    self.store.upsert_lock(write.lock)
-                else:
-                    self.store.delete_lock(write.account_id, write.rule,
-                                           cleared_by=write.cleared_by, reason=write.reason)
-            except WRITE_ERRORS as exc:
-                self._failed(f"lock {write.rule} of account {write.account_id}", exc)
+            if write.change == "set":
+                done, _ = self._call(f"lock {write.rule} of account {write.account_id}",
+                                     self.store.upsert_lock, write.lock)
+            else:
+                done, _ = self._call(f"unlock {write.rule} of account {write.account_id}",
+                                     self.store.delete_lock, write.account_id, write.rule,
+                                     cleared_by=write.cleared_by, reason=write.reason)
+            if not done:
                 return False
             if self._pending.get(key) is write:
                 del self._pending[key]
+            if not self.health.ok:
+                self._rewritten += 1
         return True
+
+    def _others_errors(self) -> int:
+        """Write errors of writes that do not go through this ledger (journal, reset, config
+        audit…): nothing here redoes those, so only a tick without any of them proves recovery."""
+        return self.health.write_errors - self._own_errors
 
     def retry(self) -> bool:
         """Re-write what is pending (the daemon calls it every tick; a no-op while healthy).
         Reopens a store whose file was deleted and then writes every lock held in memory.
         True when the store is healthy again. Never raises."""
         try:
-            moved = self.store.file_moved()
-            if moved is None and self.ok:
-                return True
-            if moved:
-                # Found here even when no write has failed yet: SQLite raises nothing for it.
-                gone = StoreFileMoved(moved)
-                self.health.failed(gone, self._clock.now())
-                self._failed("store file", gone)
-                log.error("%s: reopening the store and re-writing every lock held in memory", moved)
-                self.store.reopen()
-                for lock in self._locks_in_memory():
-                    key = (lock.account_id, lock.rule)
-                    if key not in self._pending:
-                        self._pending[key] = PendingLockWrite("set", lock.account_id, lock.rule,
-                                                              self._clock.now(), lock=lock)
-            written = len(self._pending)
-            if not self._flush():
-                return False
-            # A write of our own proves the file takes writes (failures may have come from
-            # writes other than locks, e.g. the journal or an audit row).
-            self.store.set_meta(PROBE_KEY, self._clock.now().isoformat())
-            moved = self.store.file_moved()
-            if moved:
-                raise OSError(moved)
-        except WRITE_ERRORS as exc:
-            self._failed("retry", exc)
-            return False
+            return self._retry()
         except Exception:  # a bug here must not stop the tick that calls us
             log.exception("store retry failed")
             return False
+        finally:
+            self._others_seen = self._others_errors()
+
+    def _retry(self) -> bool:
+        quiet = self._others_errors() == self._others_seen
+        moved = self.store.file_moved()
+        if moved is None and self.ok:
+            return True
+        if not self.health.ok and not self._announced:  # e.g. a journal write failed
+            self._announce(self.health.last_error or "write failed")
+        if moved:
+            # Found here even when no write has failed yet: SQLite raises nothing for it.
+            gone = StoreFileMoved(moved)
+            self.health.failed(gone, self._clock.now())
+            self._own_errors += 1
+            self._failed("store file", gone)
+            log.error("%s: reopening the store and re-writing every lock held in memory", moved)
+            done, _ = self._call("reopen", self.store.reopen)
+            if not done:
+                return False
+            for lock in self._locks_in_memory():
+                key = (lock.account_id, lock.rule)
+                if key not in self._pending:
+                    self._pending[key] = PendingLockWrite("set", lock.account_id, lock.rule,
+                                                          self._clock.now(), lock=lock)
+        if not self._flush():
+            return False
+        # A write of our own proves the core file takes writes again.
+        done, _ = self._call("probe", self.store.set_meta, PROBE_KEY, self._clock.now().isoformat())
+        if not done:
+            return False
+        moved = self.store.file_moved()
+        if moved:
+            return False  # deleted again meanwhile: the next tick reopens
+        if not quiet:
+            return False  # another write failed since the last tick: wait for a quiet one
         self.health.recovered()
-        self._announced = False
-        detail = f"{written} lock change(s) written again" if written else "writes work again"
+        detail = (f"{self._rewritten} lock change(s) written again" if self._rewritten
+                  else "writes work again")
+        self._rewritten = 0
         log.warning("store recovered: %s", detail)
-        self._notify(True, detail)
+        if self._announced:
+            self._announced = False
+            self._notify(True, detail)
         return True
 
     def _failed(self, what: str, exc: BaseException) -> None:
@@ -194,8 +224,11 @@ class FailSafeLedger:
             log.error("store write failed (%s): %s: %s; enforcement goes on from memory, "
                       "the write is retried", what, type(exc).__name__, exc)
         if not self._announced:
-            self._announced = True
-            self._notify(False, f"{type(exc).__name__}: {exc}")
+            self._announce(f"{type(exc).__name__}: {exc}")
+
+    def _announce(self, detail: str) -> None:
+        self._announced = True
+        self._notify(False, detail)
 
     def _notify(self, ok: bool, detail: str) -> None:
         if self._on_health is None:
