@@ -112,9 +112,14 @@ class FailSafeLedger:
         return bool(done and changed)
 
     def audit(self, account_id: int | None, rule: str, action: str, reason: str, phase: str,
-              detail: dict[str, Any] | None = None, **timings: Any) -> int | None:
-        done, row_id = self._call("audit", self.store.audit, account_id, rule, action, reason,
-                                  phase, detail, **timings)
+              detail: dict[str, Any] | None = None, *, event_received_ns: int | None = None,
+              decided_ns: int | None = None, sent_ns: int | None = None,
+              response_ns: int | None = None, confirmed_ns: int | None = None,
+              intent_id: int | None = None) -> int | None:
+        done, row_id = self._call(
+            "audit", self.store.audit, account_id, rule, action, reason, phase, detail,
+            event_received_ns=event_received_ns, decided_ns=decided_ns, sent_ns=sent_ns,
+            response_ns=response_ns, confirmed_ns=confirmed_ns, intent_id=intent_id)
         return int(row_id) if done else None
 
     # -- writing and re-writing ------------------------------------------------------------------
