@@ -114,3 +114,17 @@ async def test_daemon_start_fixes_what_an_older_version_left_readable(tmp_path, 
         assert f"made {logs / 'daemon.log'} owner-only (was mode 644)" in said
     finally:
         await sim.stop()
+
+
+def test_the_systemd_service_keeps_state_and_logs_owner_only() -> None:
+    """systemd re-applies StateDirectoryMode/LogsDirectoryMode at every start: 0750 there made
+    the state readable by the service's group (and the daemon would tighten it at every start)."""
+    from risk_manager.service import systemd
+
+    spec = systemd.UnitSpec(exec_start=("/opt/rm/bin/risk-manager", "run"))
+    unit = systemd.render_unit(spec).splitlines()
+    assert {"StateDirectoryMode=0700", "LogsDirectoryMode=0700", "UMask=0077"} <= set(unit)
+    plan = systemd.install_plan(spec, unit_dir=Path("/nonexistent/system"), user_exists=True)
+    made = [" ".join(cmd) for cmd in plan.before if cmd[:1] == ["install"]]
+    assert f"install -d -m 0700 -o risk-manager -g risk-manager {systemd.STATE_DIR}" in made
+    assert f"install -d -m 0700 -o risk-manager -g risk-manager {systemd.LOG_DIR}" in made
