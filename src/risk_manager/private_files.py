@@ -21,18 +21,23 @@ _OTHERS = stat.S_IRWXG | stat.S_IRWXO
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and missing parents) if needed; `path` itself ends up 0700."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    tighten(path)
+    """Create `path` 0700 (and missing parents) if it does not exist. An existing directory is
+    left as it is: `fix_modes` tightens the daemon's own at start and logs what it changed."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        tighten(path)  # mkdir's mode passes through the umask; this does not
     return path
 
 
 def private_file(path: Path) -> Path:
-    """Create `path` empty and 0600 if it does not exist; tighten it if it does."""
+    """Create `path` empty and 0600 if it does not exist (an existing file is left alone, as
+    in `private_dir`)."""
     if POSIX:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-        os.close(fd)
-        tighten(path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        try:
+            os.close(os.open(path, flags, FILE_MODE))
+        except FileExistsError:
+            pass
     else:
         path.touch(exist_ok=True)
     return path
@@ -58,6 +63,8 @@ def fix_modes(state_dir: Path, log_dir: Path) -> tuple[list[tuple[Path, int]], l
     errors: list[str] = []
     if not POSIX:
         return fixed, errors
+    # The service links config/state -> /var/lib/risk-manager: judge the directory itself.
+    state_dir, log_dir = state_dir.resolve(), log_dir.resolve()
 
     def one(path: Path) -> None:
         try:

@@ -128,3 +128,24 @@ def test_the_systemd_service_keeps_state_and_logs_owner_only() -> None:
     made = [" ".join(cmd) for cmd in plan.before if cmd[:1] == ["install"]]
     assert f"install -d -m 0700 -o risk-manager -g risk-manager {systemd.STATE_DIR}" in made
     assert f"install -d -m 0700 -o risk-manager -g risk-manager {systemd.LOG_DIR}" in made
+
+
+def test_fix_modes_follows_the_service_links_to_the_real_dirs(tmp_path: Path) -> None:
+    """The Linux service links config/state -> /var/lib/risk-manager (and logs likewise)."""
+    from risk_manager.private_files import fix_modes
+
+    real_state, real_logs, config = tmp_path / "var-lib", tmp_path / "var-log", tmp_path / "config"
+    for d in (real_state / "backups", real_logs, config):
+        d.mkdir(parents=True)
+    (real_state / "risk_manager.db").write_text("")
+    (real_logs / "daemon.log").write_text("")
+    (real_logs / "other-program.log").write_text("")  # not the daemon's: left alone
+    for path in (real_state, real_state / "backups", real_logs):
+        os.chmod(path, 0o755)
+    (config / "state").symlink_to(real_state)
+    (config / "logs").symlink_to(real_logs)
+    fixed, errors = fix_modes(config / "state", config / "logs")
+    assert errors == []
+    assert {p.name for p, _ in fixed} == {"var-lib", "backups", "risk_manager.db", "var-log", "daemon.log"}
+    assert loose(real_state) == [] and mode(real_logs) == 0o700
+    assert mode(real_logs / "other-program.log") == 0o644

@@ -460,7 +460,9 @@ class Daemon(StatusProviderMixin):
     def _write_runtime_file(self) -> None:
         assert self.config is not None
         path = self.config.state_dir / RUNTIME_FILE
-        tmp = private_file(path.with_suffix(".tmp"))
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        private_file(tmp)
         tmp.write_text(json.dumps({"pid": os.getpid(), "status_url": self.status_url,
                                    "started_at": self.started_at.isoformat()}))
         tmp.replace(path)

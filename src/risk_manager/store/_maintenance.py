@@ -29,6 +29,7 @@ def journal_path_for(path: Path) -> Path:
 
 def _copy_database(source: Path, final: Path) -> None:
     tmp = final.with_name(f".{final.name}.tmp")
+    tmp.unlink(missing_ok=True)  # a crash's leftover: garbage, and maybe not owner-only
     private_file(tmp)  # owner-only from the start, like the store it copies
     src = sqlite3.connect(source, timeout=BUSY_TIMEOUT_MS / 1000)
     try:

@@ -85,7 +85,8 @@ def _check(path: Path, full_check_limit: int | None) -> sqlite3.Connection:
     ``PRAGMA quick_check`` reads the whole file; above `full_check_limit` bytes only `_probe`
     runs (Store.integrity_check() does the full check later, off the start-up path)."""
     _check_header(path)
-    # Created 0600 before SQLite sees it: its -wal/-shm then get the same owner-only mode.
+    # Created 0600 before SQLite sees it: its -wal/-shm then get the same owner-only mode. An
+    # existing file keeps its mode here (the daemon tightens its own at start, and says so).
     try:
         private_file(path)
     except OSError as exc:
