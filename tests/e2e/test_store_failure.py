@@ -33,26 +33,29 @@ NO_LIMIT = 1073741823
 
 
 def fill_core_file(store: Any) -> None:
-    """Cap the core file at its size and pack the lock table's last pages with rows of an
-    account nobody guards (id -1), largest rows first, until SQLite refuses even an empty one:
-    from then on a lock write needs a page the "disk" does not have."""
+    """Cap the core file at its size and pack the last pages of the lock table and the lock
+    history with rows of an account nobody guards (id -1), largest rows first, until SQLite
+    refuses even an empty one: from then on a lock change needs a page the "disk" does not
+    have."""
     with store._lock:
         conn: sqlite3.Connection = store._conn
         pages = conn.execute("PRAGMA main.page_count").fetchone()[0]
         conn.execute(f"PRAGMA main.max_page_count = {pages}")
         n = 0
-        for size in (2000, 500, 100, 20, 0):
-            while True:
-                n += 1
-                try:
-                    conn.execute(
-                        "INSERT INTO locks VALUES (-1, ?, 'lockout', ?, 'manual', NULL, "
-                        "'2026-01-01T00:00:00+00:00', NULL, 'test filler')",
-                        (f"~{n:07d}", "x" * size),
-                    )
-                except sqlite3.OperationalError as exc:
-                    assert "full" in str(exc), exc
-                    break
+        for sql in (
+            "INSERT INTO locks VALUES (-1, ?, 'lockout', ?, 'manual', NULL, "
+            "'2026-01-01T00:00:00+00:00', NULL, 'test filler')",
+            "INSERT INTO lock_history (account_id, rule, change, kind, until, by, why, at) "
+            "VALUES (-1, ?, 'set', 'lockout', NULL, 'test filler', ?, '2026-01-01T00:00:00+00:00')",
+        ):
+            for size in (2000, 500, 100, 20, 0):
+                while True:
+                    n += 1
+                    try:
+                        conn.execute(sql, (f"~{n:07d}", "x" * size))
+                    except sqlite3.OperationalError as exc:
+                        assert "full" in str(exc), exc
+                        break
 
 
 def free_disk(store: Any) -> None:
@@ -190,6 +193,32 @@ async def test_state_files_deleted_while_running_are_recreated_with_the_locks(ri
     await rig.stop_daemon()
     daemon = await rig.start_daemon()
     assert [lock["rule"] for lock in account_locks(await get_status(daemon.status_url), acct)] == ["R03"]
+
+
+async def test_an_unlock_that_cannot_be_saved_is_reported_and_saved_later(rig):
+    rig.configure({})
+    admin_auth.set_password(rig.config_dir, PASSWORD)
+    daemon = await rig.start_daemon(tick_interval_s=0.2)
+    url, acct = daemon.status_url, rig.account
+    async with aiohttp.ClientSession() as http:
+        auth = await login(http, url)
+        async with http.post(url + "/admin/lock", headers=auth, json={
+                "account_id": acct, "until": None, "until_reset": False, "reason": "stop"}) as r:
+            assert r.status == 200, await r.text()  # healthy: saved
+        fill_core_file(daemon.store)
+        async with http.post(url + "/admin/unlock", headers=auth, json={
+                "account_id": acct, "reason": "reviewed", "rule": None}) as r:
+            body = await r.json()
+            assert r.status == 503, body  # before the fix: 200 "cleared", the lock still on disk
+            assert "unlocked in memory but NOT saved" in body["error"]
+            assert "restart would restore the lock" in body["error"]
+        assert daemon.engine.locks.active(acct) == []  # trading is allowed now
+        assert (await store_block(url))["undurable_locks"][0]["change"] == "cleared"
+        free_disk(daemon.store)
+        await wait_for(lambda: _ok(url), what="store recovered")
+    await rig.stop_daemon()
+    daemon = await rig.start_daemon()
+    assert account_locks(await get_status(daemon.status_url), acct) == []
 
 
 async def _failing(url: str) -> dict[str, Any] | None:
