@@ -129,18 +129,18 @@ async def test_a_held_back_wrong_answer_does_not_hold_back_the_right_one(tmp_pat
     clock = ManualClock(T0)
     api = StatusAPI(InMemoryDaemon(clock), port=0, clock=clock,
                     password_file=admin_auth.password_path(tmp_path),
-                    login_limiter=LoginLimiter(free_failures=0, base_delay_s=2.0, max_delay_s=2.0))
+                    login_limiter=LoginLimiter(free_failures=0, base_delay_s=3.0, max_delay_s=3.0))
     await api.start()
     try:
         async with aiohttp.ClientSession() as http:
             t0 = time.monotonic()
             wrong = asyncio.ensure_future(login(http, api.url, "guess-guess"))
-            await asyncio.sleep(0.5)  # checked; its 401 is being held back for 2 s
+            await asyncio.sleep(0.5)  # being checked or held back (3 s)
             assert not wrong.done()
             assert await login(http, api.url) == 200
             assert not wrong.done()  # the right password got in while the guess still waits
             assert await wrong == 401
-            assert time.monotonic() - t0 >= 2.0  # held back at least its delay
+            assert time.monotonic() - t0 >= 3.0  # held back at least its delay
     finally:
         await api.stop()
 
