@@ -163,3 +163,15 @@ def store_recovered(
         f"started; the daemon keeps guarding. {consequence}",
         now, None, None, None,
     )
+
+
+def store_health(now: datetime, ok: bool, detail: str) -> Notification:
+    """The store stopped taking writes (locks are enforced from memory only), or took them again."""
+    if ok:
+        return Notification("store_failing", "info", "Store recovered: locks are saved again",
+                            f"The state database takes writes again; {detail}.", now)
+    return Notification(
+        "store_failing", "critical", "Store failing: locks are NOT being saved",
+        f"The state database refuses writes ({detail}). Locks stay enforced in memory and are "
+        "retried, but a restart now would lose the ones not saved. Free disk space / check the "
+        "state directory.", now)

@@ -167,6 +167,13 @@ class DaemonAlerts:
                 "Locks and the audit log live in the main database and are intact; the old events "
                 "can still be read with `risk-manager replay`.")))
 
+    def store_health(self, ok: bool, detail: str) -> None:
+        from risk_manager.alerts.messages import store_health
+
+        if not self.active:
+            return
+        self._guarded(lambda: self.dispatcher.send(store_health(self.clock.now(), ok, detail)))
+
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: {"sent": s.sent, "failed": s.failed, "retries": s.retries, "dropped": s.dropped}
                 for name, s in self.dispatcher.stats.items()}

@@ -40,6 +40,8 @@ from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.events import Event, EventKind
+from risk_manager.private_files import fix_modes, private_dir, private_file
+from risk_manager.store.failsafe import FailSafeLedger
 
 log = logging.getLogger("risk_manager.daemon")
 
@@ -99,6 +101,7 @@ class Daemon(StatusProviderMixin):
         self.engine: RiskEngine | None = None
         self.executor: Executor | None = None
         self.pipeline: Pipeline | None = None
+        self.ledger: FailSafeLedger | None = None
         self.reconciler: Reconciler | None = None
         self.user_hub: Any = None
         self.market_hub: Any = None
@@ -172,6 +175,7 @@ class Daemon(StatusProviderMixin):
             from risk_manager.daemon.logs import setup_logging
 
             setup_logging(self.config.log_dir, console=self._console_log)
+        self._make_files_private()
         for warning in self.config.warnings:
             log.warning("config: %s", warning)
         self._open_store()
@@ -271,6 +275,16 @@ class Daemon(StatusProviderMixin):
             raise StartupError(f"cannot create the lock file {lock.path}: {exc}") from None
         self.instance_lock = lock
 
+    def _make_files_private(self) -> None:
+        """State, logs and backups are owner-only (SPEC §8): tighten what an older version (or
+        a umask) left readable by others, and say what was changed."""
+        assert self.config is not None
+        fixed, errors = fix_modes(self.config.state_dir, self.config.log_dir)
+        for path, old in fixed:
+            log.warning("made %s owner-only (was mode %03o)", path, old)
+        for error in errors:
+            log.error("could not make owner-only: %s", error)
+
     async def _start_alerts(self) -> None:
         """Before the first enforcement, so start-up flattens are announced too. Alerts are
         optional: a dispatcher that cannot start is logged and the daemon guards without it."""
@@ -288,7 +302,7 @@ class Daemon(StatusProviderMixin):
         from risk_manager.store import Store
 
         assert self.config is not None
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.state_dir)
         # The journal commits with synchronous=NORMAL: a WAL commit still survives kill -9 (only
         # power loss can drop the newest lines, and REST reconciliation recovers those), while an
         # fsync per event would cost 0.3-4 ms on the lock path. Locks, intents and the audit log
@@ -365,8 +379,12 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
+        # The executor writes through the fail-safe ledger: a failing store never stops a
+        # flatten, and a lock not yet durable is retried by the tick (SPEC §8).
+        self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
+                                     on_health=self._store_health_changed)
         own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())
-        self.executor = Executor(GatewayBroker(self.rest), self.store, self.clock,
+        self.executor = Executor(GatewayBroker(self.rest), self.ledger, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done,
                                  own_orders=own_orders)
         self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
@@ -460,6 +478,8 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         path = self.config.state_dir / RUNTIME_FILE
         tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        private_file(tmp)
         tmp.write_text(json.dumps({"pid": os.getpid(), "status_url": self.status_url,
                                    "started_at": self.started_at.isoformat()}))
         tmp.replace(path)
@@ -580,11 +600,15 @@ class Daemon(StatusProviderMixin):
             await asyncio.sleep(self.tick_interval_s)
             try:
                 now = self.clock.now()
+                self.ledger.retry()  # type: ignore[union-attr]  # never raises; no-op when healthy
                 self.pipeline.dispatch(self.engine.tick(now))
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
                     self.reconciler.new_trading_day()  # type: ignore[union-attr]
-                    self._record_reset(now)
+                    try:
+                        self._record_reset(now)
+                    except Exception:  # a failing store must not cost the reset's other steps
+                        log.exception("recording the daily reset failed")
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
                 self._guard_locked_accounts()
@@ -627,6 +651,14 @@ class Daemon(StatusProviderMixin):
                 # One at a time per account: while its reconcile waits (the lock, the rate
                 # budget), more of them would only queue up behind it.
                 self._reflattening[aid] = self._spawn(self._reflatten(aid))
+
+    def _store_health_changed(self, ok: bool, detail: str) -> None:
+        """The ledger saw the store fail or recover: show it at once and alert."""
+        if not ok:
+            log.error("store failing (%s): locks are enforced from memory and retried", detail)
+        if self.alerts is not None:
+            self.alerts.store_health(ok, detail)
+        self._publish_status()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

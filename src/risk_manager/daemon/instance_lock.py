@@ -81,7 +81,9 @@ class InstanceLock:
     def acquire(self) -> None:
         if self._fh is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from risk_manager.private_files import private_dir, private_file
+
+        private_file(private_dir(self.path.parent) / self.path.name)
         # "a+" creates without truncating: the holder's pid must survive our failed attempt.
         fh = open(self.path, "a+", encoding="ascii")
         if not _try_lock(fh):

@@ -16,14 +16,23 @@ from pathlib import Path
 import structlog
 
 from risk_manager.gateway.redact import redact_processor
+from risk_manager.private_files import private_dir, private_file
 
 _HANDLER_TAG = "_risk_manager_daemon"
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens (the first and each one after a rollover) is owner-only."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        private_file(Path(self.baseFilename))
+        return super()._open()
 
 
 def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 10_000_000,
                   backups: int = 5, console: bool = True) -> Path:
     """Configure logging for the daemon process; returns the JSON log file path. Idempotent."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(log_dir)
     path = log_dir / "daemon.log"
     pre_chain = [
         structlog.contextvars.merge_contextvars,
@@ -44,7 +53,7 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 
             root.removeHandler(handler)
             handler.close()
 
-    file_handler = logging.handlers.RotatingFileHandler(
+    file_handler = _PrivateRotatingFileHandler(
         path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
     )
     file_handler.setFormatter(structlog.stdlib.ProcessorFormatter(

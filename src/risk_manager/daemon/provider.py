@@ -23,7 +23,16 @@ class StatusProviderMixin:
             "user_hub": self.user_hub.state.value if self.user_hub is not None else "idle",
             "market_hub": self.market_hub.state.value if self.market_hub is not None else "idle",
             "last_event_age_s": None if last is None else round(time.monotonic() - last, 3),
+            "store": self.store_status()["state"],
         }
+
+    def store_status(self) -> dict[str, Any]:
+        """The /status `store` block: failing while a write fails or a lock is not durable."""
+        ledger = getattr(self, "ledger", None)
+        if ledger is not None:
+            return ledger.status()
+        store = getattr(self, "store", None)
+        return store.health.as_dict() if store is not None else {"state": "unknown"}
 
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -41,6 +50,7 @@ class StatusProviderMixin:
                        "pid": os.getpid()},
             "now": now.isoformat(),
             "connections": self.connections(),
+            "store": self.store_status(),
             "pending_changes": self.pending_changes(now),
             "accounts": accounts,
             "enforcement": list(self.enforcement_log[-50:]),
@@ -72,6 +82,13 @@ class StatusProviderMixin:
             counters.update({f"enforcement_{k}": v for k, v in self.executor.stats.items()})
         for name, value in sorted(counters.items()):
             lines += [f"# TYPE risk_manager_{name}_total counter", f"risk_manager_{name}_total {value}"]
+        store = self.store_status()
+        lines += ["# TYPE risk_manager_store_ok gauge",
+                  f"risk_manager_store_ok {int(store['state'] == 'ok')}",
+                  "# TYPE risk_manager_store_write_errors_total counter",
+                  f"risk_manager_store_write_errors_total {store.get('write_errors', 0)}",
+                  "# TYPE risk_manager_store_undurable_locks gauge",
+                  f"risk_manager_store_undurable_locks {len(store.get('undurable_locks', []))}"]
         if self.engine is not None:
             locked = sum(1 for aid in self.accounts if self.engine.locks.is_locked(aid))
             lines += ["# TYPE risk_manager_locked_accounts gauge", f"risk_manager_locked_accounts {locked}"]
@@ -113,6 +130,7 @@ class StatusProviderMixin:
         else:
             actions = self.engine.manual_lock(account_id, until, reason, by, now)
         self.pipeline.dispatch(actions)
+        self._require_durable(account_id, "manual", "locked")
         locks = [a.lock for a in actions if isinstance(a, SetLock)]
         return {"locked": True, "until": locks[0].until.isoformat() if locks and locks[0].until else None}
 
@@ -128,7 +146,23 @@ class StatusProviderMixin:
             raise AdminRequestError("nothing to unlock", 404)
         self.pipeline.dispatch(actions)
         self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+        for action in actions:
+            self._require_durable(account_id, action.rule, "unlocked")
         return {"cleared": [a.rule for a in actions]}
+
+    def _require_durable(self, account_id: int, rule: str, done: str) -> None:
+        """A lock change is reported done only once it is durable (SPEC §8): else 503."""
+        from risk_manager.daemon.status_api import AdminRequestError
+
+        ledger = getattr(self, "ledger", None)
+        if ledger is None or ledger.durable(account_id, rule):
+            return
+        error = ledger.health.last_error or "store failing"
+        then = ("the lock is enforced from memory now, but a restart would lose it"
+                if done == "locked" else "trading is allowed now, but a restart would restore the lock")
+        raise AdminRequestError(
+            f"{done} in memory but NOT saved: the store is failing ({error}); {then}. The write is "
+            "retried until it is durable; see /status `store`.", 503)
 
     async def apply_pending(self, by: str) -> dict[str, Any] | None:
         return self.reload_config(by=by, apply_now=True)

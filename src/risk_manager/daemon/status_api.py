@@ -103,28 +103,51 @@ class _EventClient:
 
 @dataclass
 class LoginLimiter:
-    """At most `max_failures` failed logins per client within `window_s`; then 429 until they age out."""
+    """Slows password guessing without ever refusing the right password (issue 12 item 6).
 
-    max_failures: int = 5
+    Failures are counted for the whole daemon, not per client: every local process is
+    127.0.0.1, so a per-address limit let any of them lock the admin out. After `free_failures`
+    failures within `window_s` (each failure extends the window), every wrong answer is held
+    back for a delay that doubles with each further failure up to `max_delay_s`; the check
+    itself is never refused or delayed, so the right password is accepted at once. A success
+    starts over.
+    """
+
+    free_failures: int = 3
     window_s: float = 60.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    base_delay_s: float = 0.5
+    max_delay_s: float = 10.0
+    _failures: int = 0
+    _last_failure: float | None = None
 
-    def retry_after(self, client: str, now: float) -> float:
-        """Seconds the client must wait before trying again (0 = may try now)."""
-        failures = self._failures.get(client)
-        if not failures:
-            return 0.0
-        while failures and now - failures[0] >= self.window_s:
-            failures.popleft()
-        if len(failures) < self.max_failures:
-            return 0.0
-        return max(0.0, self.window_s - (now - failures[0]))
+    def failures(self, now: float) -> int:
+        """Failures in the current run (0 once `window_s` passed without one)."""
+        if self._last_failure is not None and now - self._last_failure >= self.window_s:
+            self._failures, self._last_failure = 0, None
+        return self._failures
 
-    def failed(self, client: str, now: float) -> None:
-        self._failures.setdefault(client, deque()).append(now)
+    def failed(self, now: float) -> float:
+        """Count a failure; returns how long its answer is held back (seconds)."""
+        n = self.failures(now) + 1
+        self._failures, self._last_failure = n, now
+        over = n - self.free_failures
+        return 0.0 if over <= 0 else min(self.max_delay_s, self.base_delay_s * 2 ** (over - 1))
 
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+    def succeeded(self) -> None:
+        self._failures, self._last_failure = 0, None
+
+
+@dataclass
+class _FailureBurst:
+    """Failed logins audited as bursts: the first one of a burst is written at once, the rest
+    are counted and written as one row when the burst has been quiet for `quiet_s` (or has
+    lasted `quiet_s`), so a flood of wrong passwords costs a few audit rows, not one each."""
+
+    quiet_s: float = 60.0
+    started: float | None = None
+    last: float = 0.0
+    count: int = 0  # failures since the last row written
+    whys: dict[str, int] = field(default_factory=dict)
 
 
 def _json_default(value: Any) -> Any:
@@ -143,6 +166,10 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status, dumps=dumps)
 
 
+#: How long an admin request may take to send its body (a half-sent body must not hold anything).
+BODY_TIMEOUT_S = 5.0
+
+
 class StatusAPI:
     """HTTP + WebSocket server for the dashboard, `risk-manager status` and the admin CLI."""
 
@@ -157,6 +184,8 @@ class StatusAPI:
         session_ttl_s: float = 900.0,
         client_queue_size: int = 1024,
         login_limiter: LoginLimiter | None = None,
+        body_timeout_s: float = BODY_TIMEOUT_S,
+        audit_burst_s: float = 60.0,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -170,6 +199,9 @@ class StatusAPI:
         self._session_ttl_s = session_ttl_s
         self._queue_size = client_queue_size
         self._limiter = login_limiter or LoginLimiter()
+        self._body_timeout_s = body_timeout_s
+        self._burst = _FailureBurst(quiet_s=audit_burst_s)
+        self._burst_flush: asyncio.TimerHandle | None = None
         self._sessions: dict[str, _Session] = {}  # keyed by sha256(token): no raw tokens kept
         self._clients: set[_EventClient] = set()
         self._login_lock = asyncio.Lock()
@@ -193,6 +225,10 @@ class StatusAPI:
     def bound_addresses(self) -> list[tuple[str, int]]:
         """(host, port) of every listening socket."""
         return [tuple(a[:2]) for a in self._runner.addresses] if self._runner else []
+
+    @property
+    def login_limiter(self) -> LoginLimiter:
+        return self._limiter
 
     @property
     def client_count(self) -> int:
@@ -229,6 +265,7 @@ class StatusAPI:
         return self._bound_port
 
     async def stop(self) -> None:
+        self._flush_failures()
         for client in list(self._clients):
             self._drop(client, code=WSCloseCode.GOING_AWAY, why="daemon stopping")
         if self._runner is not None:
@@ -286,6 +323,10 @@ class StatusAPI:
         # Defeats DNS rebinding: a web page cannot reach us under a foreign host name.
         if _host_name(request.host or "") not in ALLOWED_HOST_NAMES:
             return _error(403, f"forbidden host {request.host!r}: the status API is local only")
+        if request.path.startswith("/admin/"):
+            refused = _refuse_foreign_admin_request(request)
+            if refused is not None:
+                return refused
         return await handler(request)
 
     # --- read-only routes ---------------------------------------------------------------
@@ -344,23 +385,9 @@ class StatusAPI:
 
     # --- admin --------------------------------------------------------------------------
     async def _login(self, request: web.Request) -> web.Response:
-        # One password check at a time: the limiter cannot be raced by parallel guesses, and
-        # scrypt's memory/CPU stays bounded whatever a client sends.
-        async with self._login_lock:
-            return await self._login_once(request)
-
-    async def _login_once(self, request: web.Request) -> web.Response:
-        client = _peer(request)
-        now = self._clock.monotonic()
-        wait = self._limiter.retry_after(client, now)
-        if wait > 0:
-            self._audit("admin_login_rate_limited", {"client": client, "retry_after_s": round(wait, 1)})
-            return web.json_response(
-                {"error": f"too many failed logins; try again in {int(wait) + 1} s"},
-                status=429,
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
-        body = await _json_body(request)
+        # The body is read first, with a deadline and outside the lock: a client that sends half
+        # a body must not hold the door shut for everyone else.
+        body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
         password = body.get("password")
@@ -368,17 +395,24 @@ class StatusAPI:
             return _error(400, "'password' (a non-empty string) is required")
         if self._password_file is None:
             return _error(503, "admin commands are disabled: no password file configured")
-        try:
-            ok = await asyncio.to_thread(admin_auth.verify_file, self._password_file, password)
-        except admin_auth.PasswordFileError as exc:
-            self._audit("admin_login_failed", {"client": client, "why": str(exc)})
-            return _error(503, str(exc))
+        client = _peer(request)
+        # One password check at a time: scrypt's memory/CPU stays bounded whatever arrives.
+        async with self._login_lock:
+            try:
+                ok = await asyncio.to_thread(admin_auth.verify_file, self._password_file, password)
+            except admin_auth.PasswordFileError as exc:
+                self._audit("admin_login_failed", {"client": client, "why": str(exc)})
+                return _error(503, str(exc))
+            if ok:
+                self._limiter.succeeded()
+            else:
+                delay = self._limiter.failed(self._clock.monotonic())
         if not ok:
             self.failed_logins += 1
-            self._limiter.failed(client, self._clock.monotonic())
-            self._audit("admin_login_failed", {"client": client, "why": "wrong password"})
+            self._failed_login("wrong password")
+            if delay > 0:  # held back outside the lock: the next check (the admin's) goes on
+                await asyncio.sleep(delay)
             return _error(401, "wrong password")
-        self._limiter.succeeded(client)
         self._expire_sessions()
         token = secrets.token_urlsafe(32)
         expires_at = self._clock.now() + timedelta(seconds=self._session_ttl_s)
@@ -387,6 +421,63 @@ class StatusAPI:
         )
         self._audit("admin_login", {"client": client, "expires_at": expires_at.isoformat()})
         return web.json_response({"token": token, "expires_at": expires_at.isoformat()})
+
+    def _failed_login(self, why: str) -> None:
+        burst, now = self._burst, self._clock.monotonic()
+        if burst.started is not None and now - burst.last >= burst.quiet_s:
+            self._flush_failures()  # the earlier burst ended long ago
+        burst.last = now
+        if burst.started is None:
+            burst.started = now
+            self._audit("admin_login_failed", {"why": why})
+            self._burst_flush = asyncio.get_running_loop().call_later(burst.quiet_s, self._burst_tick)
+            return
+        burst.count += 1
+        burst.whys[why] = burst.whys.get(why, 0) + 1
+        if now - burst.started >= burst.quiet_s:
+            self._flush_failures(keep_open=True)  # a long flood still writes a row a minute
+
+    def _burst_tick(self) -> None:
+        self._burst_flush = None
+        burst = self._burst
+        if burst.started is None:
+            return
+        quiet_for = self._clock.monotonic() - burst.last
+        if quiet_for >= burst.quiet_s:
+            self._flush_failures()
+        else:
+            self._burst_flush = asyncio.get_running_loop().call_later(
+                burst.quiet_s - quiet_for, self._burst_tick)
+
+    def _flush_failures(self, keep_open: bool = False) -> None:
+        """Write the failures counted since the last row as one audit row."""
+        burst = self._burst
+        if burst.count:
+            self._audit("admin_login_failed_burst", {
+                "failures": burst.count, "why": dict(burst.whys),
+                "over_s": round(burst.last - (burst.started or burst.last), 1)})
+        burst.count = 0
+        burst.whys = {}
+        if keep_open:
+            burst.started = burst.last
+            return
+        burst.started = None
+        if self._burst_flush is not None:
+            self._burst_flush.cancel()
+            self._burst_flush = None
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The request's JSON object, read within `body_timeout_s`."""
+        try:
+            return await asyncio.wait_for(_json_body(request), self._body_timeout_s)
+        except asyncio.TimeoutError:
+            response = _error(408, f"request body not received within {self._body_timeout_s:g} s")
+            response.force_close()
+            # Answer, then close: aiohttp would otherwise linger 10 s reading the rest.
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
+            return response
 
     def _expire_sessions(self) -> None:
         now = self._clock.monotonic()
@@ -429,7 +520,7 @@ class StatusAPI:
         by = self._authorize(request)
         if isinstance(by, web.Response):
             return by
-        body = await _json_body(request)
+        body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
         account_id = _account_id(body)
@@ -523,6 +614,20 @@ def _is_local_origin(origin: str) -> bool:
     except ValueError:
         return False
     return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _refuse_foreign_admin_request(request: web.Request) -> web.Response | None:
+    """/admin/* is for the local CLI: a web page may not use it (cross-site request forgery).
+    A browser names the page in `Origin`; and only a JSON body is accepted, which a page cannot
+    send cross-site without a CORS preflight that this API never grants."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not _is_local_origin(origin):
+        return _error(403, f"forbidden origin {origin!r}: admin requests come from the local CLI")
+    if request.method == "POST" and (request.can_read_body or request.path == "/admin/login"):
+        if request.content_type != "application/json":
+            return _error(415, "admin requests take a JSON body (Content-Type: application/json), "
+                               f"not {request.content_type!r}")
+    return None
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:

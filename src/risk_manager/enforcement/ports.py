@@ -44,8 +44,9 @@ class Ledger(Protocol):
     def delete_lock(self, account_id: int, rule: str, *, cleared_by: str = "engine",
                     reason: str = "") -> Any: ...
 
+    # None: the intent could not be written (a failing store); the flatten runs without one.
     def begin_intent(self, account_id: int, kind: str, rule: str, reason: str,
-                     detail: dict[str, Any] | None = None) -> int: ...
+                     detail: dict[str, Any] | None = None) -> int | None: ...
 
     def complete_intent(self, intent_id: int, outcome: str) -> bool: ...
 
@@ -53,7 +54,7 @@ class Ledger(Protocol):
               detail: dict[str, Any] | None = None, *, event_received_ns: int | None = None,
               decided_ns: int | None = None, sent_ns: int | None = None,
               response_ns: int | None = None, confirmed_ns: int | None = None,
-              intent_id: int | None = None) -> int: ...
+              intent_id: int | None = None) -> int | None: ...
 
 
 class OwnOrderBook(Protocol):

@@ -78,11 +78,11 @@ Environment=PYTHONUNBUFFERED=1
 # dropping privileges. The leading '-' makes it optional.
 EnvironmentFile=-{spec.config_dir}/env
 StateDirectory=risk-manager
-StateDirectoryMode=0750
+StateDirectoryMode=0700
 LogsDirectory=risk-manager
-LogsDirectoryMode=0750
+LogsDirectoryMode=0700
 WorkingDirectory={STATE_DIR}
-UMask=0027
+UMask=0077
 
 # Hardening that leaves the daemon working: network + notify socket, state and logs writable.
 NoNewPrivileges=yes
@@ -139,7 +139,8 @@ def install_plan(
     # Config: owned by root, readable by the service's group only.
     before.append(["install", "-d", "-m", "0750", "-o", "root", "-g", spec.user, str(spec.config_dir)])
     for directory in (STATE_DIR, LOG_DIR):  # systemd would create them at start; the links need them now
-        before.append(["install", "-d", "-m", "0750", "-o", spec.user, "-g", spec.user, str(directory)])
+        # Owner-only like everything in them (SPEC §8), so the daemon has nothing to tighten.
+        before.append(["install", "-d", "-m", "0700", "-o", spec.user, "-g", spec.user, str(directory)])
     # accounts.yaml's default state_dir/log_dir ("state", "logs") are relative to the config dir,
     # which ProtectSystem=strict keeps read-only: point them at the writable systemd directories.
     for name, target in (("state", STATE_DIR), ("logs", LOG_DIR)):

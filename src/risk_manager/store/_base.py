@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from risk_manager.clock import Clock
+from risk_manager.store.health import StoreFileMoved, StoreHealth, file_identity
 
 
 class StoreBase:
@@ -20,6 +21,10 @@ class StoreBase:
     _lock: threading.RLock
     _clock: Clock
     _depth: int
+    #: Write failures (disk full, I/O, a deleted file): the daemon shows and alerts them.
+    health: StoreHealth
+    #: (device, inode) of the core file as opened; see `_check_home`.
+    _home: tuple[int, int] | None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -36,22 +41,43 @@ class StoreBase:
                 finally:
                     self._depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._write_failed(exc)
+                raise
             self._depth = 1
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 self._depth = 0
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                self._write_failed(exc)
                 raise
             self._depth = 0
             try:
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                self._write_failed(exc)
                 raise
+
+    def _write_failed(self, exc: BaseException) -> None:
+        # A constraint is the caller's mistake; anything else SQLite raises means writes fail.
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+            self.health.failed(exc, self._now())
+
+    def _check_home(self) -> None:
+        """Raise StoreFileMoved when the core file was deleted or replaced since it was opened:
+        SQLite goes on "committing" into the unlinked file, so a write is not durable then."""
+        if file_identity(self.path) != self._home:
+            exc = StoreFileMoved(
+                f"{self.path} was deleted or replaced while open; writes since then are lost"
+            )
+            self.health.failed(exc, self._now())
+            raise exc
 
     def _now(self) -> datetime:
         return self._clock.now()

@@ -16,32 +16,35 @@ _HISTORY_INSERT = (
 class LockMixin(StoreBase):
     def upsert_lock(self, lock: Lock) -> None:
         """Persist (insert or replace) the lock of (account_id, rule), durably, with a history
-        row. Call it BEFORE the first close/cancel it leads to."""
+        row. Call it BEFORE the first close/cancel it leads to. Returns only once the lock is
+        durable: raises on a write error, and StoreFileMoved when the file was deleted."""
         row = lock_row(lock)
         with self.transaction():
             old = self._conn.execute(
                 f"SELECT {LOCK_COLUMNS} FROM locks WHERE account_id = ? AND rule = ?",
                 (lock.account_id, lock.rule),
             ).fetchone()
-            if old == row:
-                return  # same lock again: nothing changed, no history noise
-            self._conn.execute(f"INSERT OR REPLACE INTO locks ({LOCK_COLUMNS}) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-            self._conn.execute(_HISTORY_INSERT, (
-                lock.account_id, lock.rule, "set", row[2], row[5], lock.set_by, lock.reason,
-                ts_out(self._now()),
-            ))
+            if old != row:  # same lock again: nothing changed, no history noise
+                self._conn.execute(f"INSERT OR REPLACE INTO locks ({LOCK_COLUMNS}) VALUES "
+                                   "(?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                self._conn.execute(_HISTORY_INSERT, (
+                    lock.account_id, lock.rule, "set", row[2], row[5], lock.set_by, lock.reason,
+                    ts_out(self._now()),
+                ))
+        self._check_home()
 
     def delete_lock(
         self, account_id: int, rule: str, *, cleared_by: str = "engine", reason: str = ""
     ) -> Lock | None:
-        """Remove the lock of (account_id, rule); returns it, or None if there was none."""
+        """Remove the lock of (account_id, rule); returns it, or None if there was none.
+        Durable on return (raises like `upsert_lock`)."""
         with self.transaction():
             old = self._conn.execute(
                 f"SELECT {LOCK_COLUMNS} FROM locks WHERE account_id = ? AND rule = ?",
                 (account_id, rule),
             ).fetchone()
             if old is None:
+                self._check_home()
                 return None
             self._conn.execute(
                 "DELETE FROM locks WHERE account_id = ? AND rule = ?", (account_id, rule)
@@ -50,6 +53,7 @@ class LockMixin(StoreBase):
                 account_id, rule, "cleared", old[2], old[5], cleared_by, reason,
                 ts_out(self._now()),
             ))
+        self._check_home()
         return lock_from_row(old)
 
     def active_locks(self, account_id: int | None = None) -> list[Lock]:

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from risk_manager.private_files import private_dir, private_file
 from risk_manager.store._base import StoreBase
 from risk_manager.store.codec import ts_out
 from risk_manager.store.database import BUSY_TIMEOUT_MS
@@ -28,6 +29,8 @@ def journal_path_for(path: Path) -> Path:
 
 def _copy_database(source: Path, final: Path) -> None:
     tmp = final.with_name(f".{final.name}.tmp")
+    tmp.unlink(missing_ok=True)  # a crash's leftover: garbage, and maybe not owner-only
+    private_file(tmp)  # owner-only from the start, like the store it copies
     src = sqlite3.connect(source, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         dst = sqlite3.connect(tmp, isolation_level=None)
@@ -59,8 +62,7 @@ class MaintenanceMixin(StoreBase):
         path of the core copy."""
         if keep < 1:
             raise ValueError("backup keep must be >= 1")
-        dest = Path(dest_dir)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = private_dir(Path(dest_dir))
         stamp = self._now().strftime("%Y%m%dT%H%M%S%fZ")
         final = dest / f"{self.path.stem}-{stamp}.db"
         if include_journal:

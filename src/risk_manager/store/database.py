@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from risk_manager.private_files import private_dir, private_file
 from risk_manager.store.records import StoreError
 from risk_manager.store.schema import migrate, schema_version
 
@@ -84,6 +85,12 @@ def _check(path: Path, full_check_limit: int | None) -> sqlite3.Connection:
     ``PRAGMA quick_check`` reads the whole file; above `full_check_limit` bytes only `_probe`
     runs (Store.integrity_check() does the full check later, off the start-up path)."""
     _check_header(path)
+    # Created 0600 before SQLite sees it: its -wal/-shm then get the same owner-only mode. An
+    # existing file keeps its mode here (the daemon tightens its own at start, and says so).
+    try:
+        private_file(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store file {path}: {exc}") from exc
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -149,7 +156,7 @@ def open_checked(
     """
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except OSError as exc:
         raise StoreError(f"cannot create the store directory {path.parent}: {exc}") from exc
     created = not path.exists() or path.stat().st_size == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Literal
@@ -18,8 +20,11 @@ from risk_manager.store._locks import LockMixin
 from risk_manager.store._maintenance import MaintenanceMixin, journal_path_for
 from risk_manager.store._own_orders import OwnOrdersMixin
 from risk_manager.store.database import open_checked
+from risk_manager.store.health import StoreHealth, file_identity
 from risk_manager.store.records import OpenReport, StoreError
 from risk_manager.store.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 #: Journal files up to this size get a full quick_check at open (~1 GB/s warm); bigger ones a
 #: cheap probe, so start-up stays fast with 30 days of journal.
@@ -52,6 +57,11 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        self._journal_synchronous = journal_synchronous
+        self.health = StoreHealth()
+        self._open()
+
+    def _open(self) -> None:
         now = self._clock.now()
         refuse_journal_as_main(self.path)
         core = open_checked(self.path, now, MIGRATIONS)
@@ -60,12 +70,13 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             # An unusable journal (damaged, newer or foreign schema) is moved aside, not fatal.
             journal = open_journal(self.journal_path, now, full_check_limit=JOURNAL_FULL_CHECK_BYTES)
             journal.conn.close()
+            self._journal_home = file_identity(self.journal_path)
             # Same connection: one lock, one transaction API; each file commits atomically.
             self._conn.execute("ATTACH DATABASE ? AS journal_db", (str(self.journal_path),))
             self._conn.execute("PRAGMA journal_db.journal_mode = WAL")
             # FULL: fsync per commit (survives power loss). NORMAL: a commit is in the OS before
             # the call returns (survives kill -9), fsynced at checkpoints; the core stays FULL.
-            self._conn.execute(f"PRAGMA journal_db.synchronous = {journal_synchronous}")
+            self._conn.execute(f"PRAGMA journal_db.synchronous = {self._journal_synchronous}")
         except BaseException as exc:
             self._conn.close()
             if isinstance(exc, StoreError):
@@ -73,6 +84,7 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             raise StoreError(f"cannot open journal {self.journal_path}: {exc}") from exc
         #: WAL checkpoints in a thread, so no journaling commit pays for one (see _checkpointer).
         self._checkpointer = BackgroundCheckpointer([self.path, self.journal_path])
+        self._home = file_identity(self.path)
         #: How opening went: check `recovered_from_corruption` and alert when it is True.
         self.open_report = OpenReport(
             path=self.path,
@@ -87,6 +99,29 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             journal_corrupt_reason=journal.corrupt_reason,
         )
 
+    def file_moved(self) -> str | None:
+        """Why the store must be reopened (its core or journal file was deleted or replaced
+        while open, so writes land in an unlinked file), or None."""
+        for path, opened in ((self.path, self._home), (self.journal_path, self._journal_home)):
+            if file_identity(path) != opened:
+                return f"{path} was deleted or replaced while open"
+        return None
+
+    def reopen(self) -> None:
+        """Close and open again at the same paths, creating a missing file (empty: the caller
+        re-writes what it holds in memory, e.g. the daemon its locks). Health is kept."""
+        with self._lock:
+            if self._depth:
+                raise StoreError("cannot reopen the store inside a transaction")
+            # Close first: SQLite removes the -wal/-shm *by name* when its last connection to a
+            # file closes, which must not hit the new file's.
+            self._checkpointer.stop()
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._open()
+
     def close(self) -> None:
         """Checkpoint the WALs and close. Safe to call twice."""
         with self._lock:
@@ -97,6 +132,10 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             try:
                 self._conn.execute("PRAGMA main.wal_checkpoint(TRUNCATE)")
                 self._conn.execute("PRAGMA journal_db.wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                # A full disk at shutdown: what is committed stays in the WAL, and the next
+                # open replays it; closing must still release the file.
+                log.warning("store close: checkpoint failed (%s); the WAL is kept", exc)
             finally:
                 self._conn.close()
 

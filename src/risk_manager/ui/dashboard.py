@@ -273,7 +273,8 @@ class DashboardApp(App[int]):
         text.append("live" if self.model.events_connected else "down",
                     style="green" if self.model.events_connected else "red")
         conn = doc.get("connections") or {}
-        for label, key in (("REST", "rest"), ("user hub", "user_hub"), ("market hub", "market_hub")):
+        for label, key in (("REST", "rest"), ("user hub", "user_hub"), ("market hub", "market_hub"),
+                           ("store", "store")):
             state = conn.get(key)
             if state is not None:
                 good = state in ("ok", "connected")

@@ -45,6 +45,11 @@ def render_status(doc: dict[str, Any], url: str) -> str:
             f"market hub {conn.get('market_hub', '?')}"
             + (f", last event {age:.1f} s ago" if isinstance(age, (int, float)) else "")
         )
+    store = doc.get("store") or {}
+    if store.get("state") == "failing":
+        lines.append(f"STORE FAILING since {local_time(store.get('failing_since'), tz)}: "
+                     f"{store.get('last_error')}; {len(store.get('undurable_locks') or [])} lock "
+                     "change(s) not saved (enforced from memory, retried)")
     day = doc.get("trading_day") or {}
     if day:
         lines.append(
