@@ -324,6 +324,15 @@ class GatewayConfig(Strict):
     api_key_secret: str | None = None
     request_timeout_seconds: float = Field(10, gt=0)
 
+    @field_validator("api_key_env", "api_key_secret")
+    @classmethod
+    def _key_reference(cls, v: str | None, info: Any) -> str | None:
+        from risk_manager.config.secrets import check_env_reference, check_secret_reference
+
+        if not v:  # unset
+            return v
+        return check_env_reference(v) if info.field_name == "api_key_env" else check_secret_reference(v)
+
 
 class AccountEntry(Strict):
     name: str | None = None
