@@ -151,3 +151,8 @@ def feed_blind(
         f"watching by REST polling.{then}",
         now, account_id, account_name, None,
     )
+
+
+def config_problem(now: datetime, title: str, body: str, severity: str = "warning") -> Notification:
+    """The daemon's config: a reload refused (the last good one stays), an account not found."""
+    return Notification("config_problem", severity, title, body, now)

@@ -147,6 +147,13 @@ class DaemonAlerts:
             self.clock.now(), account_id, seconds, open_positions,
             account_name=self.names.get(account_id), flattening=flattening)))
 
+    def config_problem(self, title: str, body: str, severity: str = "warning") -> None:
+        from risk_manager.alerts.messages import config_problem
+
+        if not self.active:
+            return
+        self._guarded(lambda: self.dispatcher.send(config_problem(self.clock.now(), title, body, severity)))
+
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: {"sent": s.sent, "failed": s.failed, "retries": s.retries, "dropped": s.dropped}
                 for name, s in self.dispatcher.stats.items()}
