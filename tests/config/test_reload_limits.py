@@ -26,7 +26,7 @@ def alias_bomb(levels: int = 12, fan: int = 10) -> str:
 HOSTILE = {
     "alias_bomb": alias_bomb(),
     "deep_flow_nesting": "rules: " + "[" * 30_000 + "]" * 30_000 + "\n",
-    "deep_block_nesting": "rules:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(2_000)),
+    "deep_block_nesting": "rules:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(200)),  # 40 KB, 200 deep
     "recursive_alias": "rules: &r\n  max_contracts: *r\n",
     "huge_number": "rules:\n  max_contracts: {limit: " + "9" * 5_000 + "}\n",
 }

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
+import time
 import types
 import typing
 from dataclasses import dataclass, field
@@ -44,12 +46,15 @@ EXAMPLES_DIR = "examples"
 
 Loc = tuple[Any, ...]
 
-#: A config file is a few KB; beyond this it is refused unread (a 60 MB file took 24 s to parse).
-MAX_FILE_BYTES = 128 * 1024
+#: A config file is a few KB; beyond this it is refused unread (a 60 MB file took 24 s to parse,
+#: and the pure-Python parser needs about a second per 50 KB on a busy machine).
+MAX_FILE_BYTES = 64 * 1024
 #: Nesting deeper than this is refused before the (recursive) composer can overflow the stack.
 MAX_DEPTH = 50
 #: Nodes of the document once every alias is expanded: bounds an alias bomb ("billion laughs").
 MAX_NODES = 50_000
+#: The parsing thread lets the daemon's event loop run this often (nodes composed).
+_YIELD_EVERY = 256
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -143,6 +148,8 @@ class _BoundedComposer(Composer):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._grow(1, None)
+        if self._expanded % _YIELD_EVERY == 0:
+            time.sleep(0)  # release the GIL: a reload parses in a thread beside the event loop
         return super().compose_node(parent, index)
 
     def return_alias(self, a: Any) -> Any:
@@ -180,6 +187,20 @@ def _yaml() -> YAML:
     return yaml
 
 
+_NOT_BRACKETS = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:^|(?<=\s))#[^\n]*""", re.M)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def flow_depth(text: str) -> int:
+    """Deepest nesting of flow brackets outside quotes and comments (an estimate, checked before
+    parsing: the parser's look-ahead makes `[[[[...` cost seconds before its own depth check)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_NOT_BRACKETS.sub("", text)):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _too_big(name: str, size: int) -> ConfigProblem:
     return ConfigProblem(name, None, None, "", f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
                          "a config file is a few KB: is this the right file?")
@@ -207,6 +228,9 @@ def read_yaml_tree(path: Path) -> tuple[Any, list[ConfigProblem]]:
 def parse_yaml_text(text: str, name: str) -> tuple[Any, list[ConfigProblem]]:
     if len(text) > MAX_FILE_BYTES:
         return None, [_too_big(name, len(text.encode("utf-8", "replace")))]
+    if flow_depth(text) > MAX_DEPTH:
+        return None, [ConfigProblem(name, None, None, "", f"brackets nested more than {MAX_DEPTH} deep",
+                                    "a config needs a few levels; is this the right file?")]
     try:
         tree = _yaml().load(text)
     except MarkedYAMLError as exc:
