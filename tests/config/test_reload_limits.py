@@ -74,3 +74,13 @@ def test_ordinary_anchors_and_merge_keys_still_load(config_dir: Path):
     )
     sessions = load_config_dir(config_dir).risk.rules.session_block_outside.sessions
     assert (sessions["ES"].start, sessions["ES"].end, sessions["NQ"].end) == ("08:30", "14:00", "15:00")
+
+
+async def test_daemon_start_up_refuses_a_hostile_file_with_a_clear_error(config_dir: Path):
+    from risk_manager.daemon.app import EXIT_CONFIG, Daemon, StartupError
+
+    (config_dir / RISK).write_text(alias_bomb())
+    with pytest.raises(StartupError) as info:
+        await Daemon(config_dir, environ={}, configure_logging=False).start()
+    assert info.value.code == EXIT_CONFIG
+    assert "risk_config.yaml" in str(info.value) and "aliases are expanded" in str(info.value)

@@ -110,10 +110,10 @@ async def test_added_account_is_guarded_at_once_and_an_unknown_one_is_reported(t
     assert await two.trader.positions(two.b)
 
     result = await two.cli("accounts", "add", str(two.b))
+    await wait_for(lambda: two.trader.flat(two.b), what="R01 enforced on the account added while running")
+    assert two.b in await two.guarded()
     assert result.exit_code == 0, result.output
     assert "guards it now" in result.output
-    assert two.b in await two.guarded()
-    await wait_for(lambda: two.trader.flat(two.b), what="R01 enforced on the account added while running")
 
     with caplog.at_level(logging.ERROR, logger="risk_manager.daemon"):
         result = await two.cli("accounts", "add", "PRAC-V2-NOPE-1")
