@@ -127,6 +127,7 @@ class Daemon(StatusProviderMixin):
         #: Configured accounts that Account/search did not find (not guarded), and why a reload
         #: was last refused (None after a good one): both in /status.
         self.unresolved: list[str] = []
+        self._unresolved_reported: set[str] = set()
         self._unresolved_retry_at = 0.0
         self.config_error: str | None = None
         self._user_down_since: float | None = None
@@ -347,11 +348,14 @@ class Daemon(StatusProviderMixin):
             raise StartupError("none of the configured accounts was found via Account/search: "
                                + ", ".join(missing), EXIT_CONFIG)
 
-    def _note_unresolved(self, missing: list[str]) -> None:
-        """Log and alert once per account the gateway does not know; /status lists them all."""
-        fresh = [label for label in missing if label not in self.unresolved]
+    def _note_unresolved(self, missing: list[str], looked_up: bool = True) -> None:
+        """Log and alert once per account the gateway does not know; /status lists them all.
+        (`looked_up` False: Account/search failed, so nothing is known yet; retried later.)"""
         self.unresolved = list(missing)
+        self._unresolved_reported &= set(missing)  # one found meanwhile is reported again if lost
         self._unresolved_retry_at = time.monotonic() + UNRESOLVED_RETRY_S
+        fresh = [label for label in missing if label not in self._unresolved_reported] if looked_up else []
+        self._unresolved_reported.update(fresh)
         for label in fresh:
             log.error("account %s is not known to the gateway for this login (Account/search): NOT "
                       "guarded; check its name or id in accounts.yaml", label)
@@ -779,9 +783,9 @@ class Daemon(StatusProviderMixin):
                                     summary=f"invalid configuration in {self.config.dir}")
                 self._reload_rejected(by, error)
                 raise error from None
-            target, missing = await self._resolve(fresh)
+            target, missing, looked_up = await self._resolve(fresh)
             self.config_error = None
-            self._note_unresolved(missing)
+            self._note_unresolved(missing, looked_up)
             self.counters["reloads"] += 1
             now = self.clock.now()
             plan = self._apply_config(fresh, target, apply_now, now)
@@ -811,19 +815,20 @@ class Daemon(StatusProviderMixin):
             self.alerts.config_problem("Config change rejected: the last good config stays",
                                        shown + more, "warning")
 
-    async def _resolve(self, fresh: LoadedConfig) -> tuple[Resolved, list[str]]:
-        """The accounts the reloaded config guards: entries of accounts already guarded resolve
-        locally; Account/search only when there is a new one."""
+    async def _resolve(self, fresh: LoadedConfig) -> tuple[Resolved, list[str], bool]:
+        """The accounts the reloaded config guards, the entries not found, and whether the gateway
+        was asked: entries of guarded accounts resolve locally, Account/search only for new ones."""
         entries = fresh.enabled_accounts
         resolved, missing = resolve_entries(entries, [Account(aid, name) for aid, name in self.accounts.items()])
         if not missing:
-            return resolved, []
+            return resolved, [], True
         try:
             remote = await self.rest.search_accounts(only_active=False)
         except Exception as exc:
-            log.warning("Account/search failed (%s): %s stay unresolved for now", exc, ", ".join(missing))
-            return resolved, missing
-        return resolve_entries(entries, remote)
+            log.warning("Account/search failed (%s): %s not guarded yet; retried in %.0f s", exc,
+                        ", ".join(missing), UNRESOLVED_RETRY_S)
+            return resolved, missing, False
+        return (*resolve_entries(entries, remote), True)
 
     def _apply_config(self, fresh: LoadedConfig, target: Resolved, apply_now: bool, now: datetime) -> ReloadPlan:
         assert self.engine is not None and self.pipeline is not None
