@@ -202,3 +202,20 @@ async def test_reload_and_apply_pending_need_the_admin_session(two):
             assert r.status in (401, 403)
     await asyncio.sleep(0.6)
     assert two.b in await two.guarded()
+
+
+async def test_a_rejected_reload_is_logged_alerted_and_shown(two, caplog):
+    two.configure([two.a], R01)
+    daemon = await two.start()
+    with caplog.at_level(logging.ERROR, logger="risk_manager.daemon"):
+        (two.config_dir / "risk_config.yaml").write_text("rules:\n  max_contracts: {limit: -3}\n")
+
+        async def alerted():
+            return next((t for t in alert_texts(two) if "Config change rejected" in t), None)
+
+        text = await wait_for(alerted, what="alert for the rejected reload")
+    assert "rules.max_contracts.limit" in text
+    assert any("config reload rejected" in r.getMessage() for r in caplog.records)
+    status = await two.status()
+    assert "rules.max_contracts.limit" in status["config"]["reload_error"]
+    assert daemon.engine.config.rules.max_contracts.limit == 1
