@@ -111,13 +111,6 @@ def test_missing_rule_block_is_disabled_with_defaults(config_dir):
     assert rule.enabled is False and rule.loss_limit == 300
 
 
-def test_empty_risk_file_is_valid_but_warns(config_dir):
-    (config_dir / "risk_config.yaml").write_text("# nothing yet\n")
-    loaded = load_config_dir(config_dir)
-    assert not any(loaded.risk.rules.by_name(n).enabled for n in RULE_MODELS)
-    assert any("no rule is enabled" in w for w in loaded.warnings)
-
-
 def test_missing_file_and_missing_dir(config_dir, tmp_path):
     (config_dir / "risk_config.yaml").unlink()
     [problem] = problems_of(config_dir)

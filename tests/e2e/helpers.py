@@ -19,6 +19,8 @@ BUY, SELL = 0, 1
 
 #: R03 at $50 on realized P&L only: `lose_60` breaches it.
 R03_REALIZED = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
+#: No rule at all: a risk config must say so explicitly (an empty `rules:` is refused as truncated).
+NO_RULES = {"max_contracts": {"enabled": False}}
 
 
 def write_config(
@@ -50,7 +52,7 @@ def write_config(
     risk_doc: dict[str, Any] = {
         "trading_day": trading_day or {"reset_time": "17:00", "timezone": "America/Chicago"},
         "pnl_basis": "net",
-        "rules": rules or {},
+        "rules": rules or NO_RULES,
     }
     yaml = YAML()
     with (root / "accounts.yaml").open("w") as fh:
@@ -63,7 +65,7 @@ def write_config(
 def write_rules(root: Path, rules: dict[str, Any], trading_day: dict[str, str] | None = None) -> None:
     yaml = YAML()
     doc = {"trading_day": trading_day or {"reset_time": "17:00", "timezone": "America/Chicago"},
-           "pnl_basis": "net", "rules": rules}
+           "pnl_basis": "net", "rules": rules or NO_RULES}
     tmp = root / "risk_config.yaml.tmp"
     with tmp.open("w") as fh:
         yaml.dump(doc, fh)

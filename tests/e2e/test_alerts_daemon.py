@@ -254,7 +254,7 @@ async def test_pnl_stream_history_and_pending_applies_at(bench):
     assert history and history[-1][1] == row["total_pnl"] and isinstance(history[-1][0], str)
 
     write_rules(cfg, {"max_contracts": {"limit": 4}})  # looser: waits for the reset
-    daemon.reload_config(by="test")
+    await daemon.reload_config(by="test")
     status = await get_status(daemon.status_url)
     [change] = status["pending_changes"]
     assert change["rule"] == "max_contracts" and change["to"] == 4

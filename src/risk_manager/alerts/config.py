@@ -5,7 +5,7 @@ named by an environment variable (`*_env`), so accounts.yaml need not hold them:
 
 ```yaml
 alerts:
-  events: [lock_set, lock_cleared, rule_fired, limit_warning, feed_blind, store_recovered, store_failing]   # default: all
+  events: [lock_set, lock_cleared, rule_fired, limit_warning, feed_blind, store_recovered, store_failing, config_problem]   # default: all
   min_severity: info              # info | warning | critical
   dedupe_seconds: 300             # identical alerts within this window are sent once
   discord:
@@ -34,9 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 Severity = Literal["info", "warning", "critical"]
 EventName = Literal["lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind",
-                    "store_recovered", "store_failing"]
+                    "store_recovered", "store_failing", "config_problem"]
 ALL_EVENTS: tuple[str, ...] = ("lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind",
-                               "store_recovered", "store_failing")
+                               "store_recovered", "store_failing", "config_problem")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 

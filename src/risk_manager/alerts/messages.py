@@ -175,3 +175,8 @@ def store_health(now: datetime, ok: bool, detail: str) -> Notification:
         f"The state database refuses writes ({detail}). Locks stay enforced in memory and are "
         "retried, but a restart now would lose the ones not saved. Free disk space / check the "
         "state directory.", now)
+
+
+def config_problem(now: datetime, title: str, body: str, severity: str = "warning") -> Notification:
+    """The daemon's config: a reload refused (the last good one stays), an account not found."""
+    return Notification("config_problem", severity, title, body, now)

@@ -4,13 +4,19 @@ YAML is read with ruamel.yaml's round-trip loader so every value keeps its line 
 pydantic error `loc` is walked down that tree to point at the offending key. All problems of both
 files are collected and raised together as one ConfigError, each naming file, line, column, field
 path and message, with a hint where a typical mistake has a typical fix.
+
+The files are read under limits (size, nesting depth, nodes after alias expansion), so a hostile or
+broken file is a ConfigError in bounded time and memory, never a hang or a crash of the caller
+(the daemon re-reads them while it guards). Any exception while loading is a ConfigError.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
+import time
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +25,9 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from risk_manager.config.models import (
@@ -37,6 +45,16 @@ EXAMPLES_PACKAGE = "risk_manager.config"
 EXAMPLES_DIR = "examples"
 
 Loc = tuple[Any, ...]
+
+#: A config file is a few KB; beyond this it is refused unread (a 60 MB file took 24 s to parse,
+#: and the pure-Python parser needs about a second per 50 KB on a busy machine).
+MAX_FILE_BYTES = 64 * 1024
+#: Nesting deeper than this is refused before the (recursive) composer can overflow the stack.
+MAX_DEPTH = 50
+#: Nodes of the document once every alias is expanded: bounds an alias bomb ("billion laughs").
+MAX_NODES = 50_000
+#: The parsing thread lets the daemon's event loop run this often (nodes composed).
+_YIELD_EVERY = 256
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -119,15 +137,87 @@ def _resolve_under(base: Path, value: str) -> Path:
 
 
 # --- YAML ----------------------------------------------------------------------------------
+class _BoundedComposer(Composer):
+    """Counts the nodes the document has once aliases are expanded (the round-trip tree shares an
+    aliased node, but every consumer of the tree walks it once per reference)."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._grow(1, None)
+        if self._expanded % _YIELD_EVERY == 0:
+            time.sleep(0)  # release the GIL: a reload parses in a thread beside the event loop
+        return super().compose_node(parent, index)
+
+    def return_alias(self, a: Any) -> Any:
+        if isinstance(a, (MappingNode, SequenceNode)) and a.end_mark is None:
+            # The anchor is an ancestor still being composed: a recursive structure.
+            raise ComposerError(None, None, "an alias refers to a collection that contains it",
+                                a.start_mark)
+        self._grow(self._size(a) - 1, a)  # the alias itself was counted as one node
+        return a
+
+    def _size(self, node: Node) -> int:
+        known = self._sizes.get(id(node))
+        if known is None:
+            children: Iterable[Any] = ()
+            if isinstance(node, SequenceNode):
+                children = node.value
+            elif isinstance(node, MappingNode):
+                children = (child for pair in node.value for child in pair)
+            known = 1 + sum(self._size(child) for child in children)  # depth <= MAX_DEPTH
+            self._sizes[id(node)] = known
+        return known
+
+    def _grow(self, count: int, node: Node | None) -> None:
+        self._expanded += count
+        if self._expanded > MAX_NODES:
+            mark = node.start_mark if node is not None else None
+            raise ComposerError(None, None, f"more than {MAX_NODES} values once aliases are expanded "
+                                "(an alias bomb?)", mark)
+
+
 def _yaml() -> YAML:
-    return YAML(typ="rt")
+    yaml = YAML(typ="rt")
+    yaml.Composer = _BoundedComposer
+    yaml.max_depth = MAX_DEPTH
+    return yaml
+
+
+_NOT_BRACKETS = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|(?:^|(?<=\s))#[^\n]*""", re.M)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def flow_depth(text: str) -> int:
+    """Deepest nesting of flow brackets outside quotes and comments (an estimate, checked before
+    parsing: the parser's look-ahead makes `[[[[...` cost seconds before its own depth check)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_NOT_BRACKETS.sub("", text)):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _too_big(name: str, size: int) -> ConfigProblem:
+    return ConfigProblem(name, None, None, "", f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                         "a config file is a few KB: is this the right file?")
 
 
 def read_yaml_tree(path: Path) -> tuple[Any, list[ConfigProblem]]:
     """The round-trip tree of `path` (None for an empty file) or the problems reading it."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [_too_big(name, size)]
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # it may have grown since the stat
+        if len(data) > MAX_FILE_BYTES:
+            return None, [_too_big(name, len(data))]
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return None, [_missing_file_problem(path)]
     except (OSError, UnicodeDecodeError) as exc:
@@ -136,6 +226,11 @@ def read_yaml_tree(path: Path) -> tuple[Any, list[ConfigProblem]]:
 
 
 def parse_yaml_text(text: str, name: str) -> tuple[Any, list[ConfigProblem]]:
+    if len(text) > MAX_FILE_BYTES:
+        return None, [_too_big(name, len(text.encode("utf-8", "replace")))]
+    if flow_depth(text) > MAX_DEPTH:
+        return None, [ConfigProblem(name, None, None, "", f"brackets nested more than {MAX_DEPTH} deep",
+                                    "a config needs a few levels; is this the right file?")]
     try:
         tree = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -151,11 +246,17 @@ def parse_yaml_text(text: str, name: str) -> tuple[Any, list[ConfigProblem]]:
         return None, [ConfigProblem(name, line, column, "", message, hint)]
     except YAMLError as exc:
         return None, [ConfigProblem(name, None, None, "", f"YAML error: {exc}")]
+    except Exception as exc:  # RecursionError, a 5,000-digit number, ...: unreadable, not fatal
+        return None, [ConfigProblem(name, None, None, "", f"cannot parse the file: {_describe(exc)}")]
     if tree is not None and not isinstance(tree, dict):
         return None, [
             ConfigProblem(name, 1, 1, "", f"expected a mapping of settings at the top, got {type(tree).__name__}")
         ]
     return tree, []
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def to_plain(node: Any) -> Any:
@@ -315,9 +416,29 @@ def _missing_file_problem(path: Path) -> ConfigProblem:
 
 
 # --- validation of documents ---------------------------------------------------------------
+_ALL_OFF_HINT = ("every risk config lists its rules under `rules:`; to turn every rule off, list them "
+                 "with `enabled: false`")
+
+
+def _rules_section_problem(tree: Any, name: str) -> ConfigProblem | None:
+    """An empty file, or one without rules, is a truncated or wrong file, not "every rule off"
+    (accepted, it disabled every rule at the next reset)."""
+    if tree is None:
+        return ConfigProblem(name, None, None, "", "the file is empty", _ALL_OFF_HINT)
+    if "rules" not in tree:
+        return ConfigProblem(name, None, None, "rules", "the `rules` section is missing", _ALL_OFF_HINT)
+    if not tree["rules"]:
+        line, column = locate(tree, ("rules",))
+        return ConfigProblem(name, line, column, "rules", "the `rules` section is empty", _ALL_OFF_HINT)
+    return None
+
+
 def validate_risk_tree(tree: Any, name: str = RISK_FILE) -> tuple[RiskConfig | None, list[ConfigProblem]]:
+    missing = _rules_section_problem(tree, name)
+    if missing is not None:
+        return None, [missing]
     try:
-        return RiskConfig.model_validate(to_plain(tree) if tree is not None else {}), []
+        return RiskConfig.model_validate(to_plain(tree)), []
     except ValidationError as exc:
         return None, problems_from_validation(exc, name, tree, RiskConfig)
 
@@ -374,8 +495,19 @@ def _warnings(accounts: AccountsConfig, risk: RiskConfig) -> list[str]:
 
 
 def load_config_dir(path: Path | str | None = None) -> LoadedConfig:
-    """Load and validate both files; raises ConfigError listing every problem found."""
+    """Load and validate both files; raises ConfigError listing every problem found (also for
+    an unexpected failure while loading: the caller keeps its last good config)."""
     config_dir = Path(path) if path is not None else default_config_dir()
+    try:
+        return _load_config_dir(config_dir)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError([ConfigProblem(str(config_dir), None, None, "", f"cannot load: {_describe(exc)}")],
+                          summary=f"invalid configuration in {config_dir}") from None
+
+
+def _load_config_dir(config_dir: Path) -> LoadedConfig:
     if not config_dir.is_dir():
         raise ConfigError(
             [

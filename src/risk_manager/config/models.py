@@ -368,6 +368,15 @@ class GatewayConfig(Strict):
     #: the connection recycled. Real records are under 1 KB.
     hub_max_record_bytes: int = Field(1024 * 1024, ge=4096)
 
+    @field_validator("api_key_env", "api_key_secret")
+    @classmethod
+    def _key_reference(cls, v: str | None, info: Any) -> str | None:
+        from risk_manager.config.secrets import check_env_reference, check_secret_reference
+
+        if not v:  # unset
+            return v
+        return check_env_reference(v) if info.field_name == "api_key_env" else check_secret_reference(v)
+
 
 class AccountEntry(Strict):
     name: str | None = None

@@ -23,10 +23,44 @@ class SecretError(Exception):
 
 
 def _check_name(name: str) -> None:
+    # The name is not echoed: a mistyped config may hold the key itself where the name belongs.
     if not _NAME.fullmatch(name):
         raise SecretError(
-            f"bad secret name {name!r}: use letters, digits, '_', '-', '.' (max 128, not starting with '.')"
+            "bad secret name: use letters, digits, '_', '-', '.' (max 128, not starting with '.')"
         )
+
+
+# --- references to the key in accounts.yaml ----------------------------------------------------
+#: An environment variable name as shells and service managers accept it.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def looks_like_a_key(value: str) -> bool:
+    """Long and mixing lower case, upper case and digits: a key pasted where its name belongs
+    (names are words: PROJECTX_API_KEY, projectx-key)."""
+    return (len(value) >= 24 and any(c.islower() for c in value) and any(c.isupper() for c in value)
+            and any(c.isdigit() for c in value))
+
+
+def check_env_reference(value: str) -> str:
+    """`gateway.api_key_env`: the name of an environment variable. The message never repeats the
+    value, which may be the key itself."""
+    if not _ENV_NAME.fullmatch(value) or looks_like_a_key(value):
+        raise ValueError(
+            "this must be the NAME of an environment variable (letters, digits and '_', e.g. "
+            "PROJECTX_API_KEY), not the API key itself; the value is not shown here"
+        )
+    return value
+
+
+def check_secret_reference(value: str) -> str:
+    """`gateway.api_key_secret`: the name of a stored secret (never echoed, as above)."""
+    if not _NAME.fullmatch(value) or looks_like_a_key(value):
+        raise ValueError(
+            "this must be the NAME of a secret in the OS secret store (letters, digits, '_', '-', '.', "
+            "e.g. projectx), not the API key itself; the value is not shown here"
+        )
+    return value
 
 
 def _win32cred():

@@ -174,6 +174,13 @@ class DaemonAlerts:
             return
         self._guarded(lambda: self.dispatcher.send(store_health(self.clock.now(), ok, detail)))
 
+    def config_problem(self, title: str, body: str, severity: str = "warning") -> None:
+        from risk_manager.alerts.messages import config_problem
+
+        if not self.active:
+            return
+        self._guarded(lambda: self.dispatcher.send(config_problem(self.clock.now(), title, body, severity)))
+
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: {"sent": s.sent, "failed": s.failed, "retries": s.retries, "dropped": s.dropped}
                 for name, s in self.dispatcher.stats.items()}

@@ -4,7 +4,8 @@ Start-up, in this order: config → store → authenticate → resolve accounts 
 restored locks → reconcile from REST (accounts, positions, orders, today's trades) → missed reset →
 flatten locked accounts that hold anything, re-issue open flatten intents → hubs → status API →
 ready. Then: every event through the pipeline; a 1 s tick; REST polling while the user hub is down
-(so locks still hold); reconcile after every hub reconnect; hot reload of risk_config.yaml.
+(so locks still hold); reconcile after every hub reconnect; hot reload of risk_config.yaml and
+accounts.yaml (rules and accounts: tighten now, loosen at the reset; see `daemon.reload`).
 Shutdown: stop intake, finish in-flight enforcement, flush, close, exit 0.
 
 Fills made while the user hub is not subscribed (the start-up flatten runs before the hubs, a
@@ -26,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from risk_manager.clock import Clock, SystemClock
-from risk_manager.config.loader import ConfigError, LoadedConfig, load_config_dir
-from risk_manager.config.models import AccountEntry, RiskConfig
+from risk_manager.config.loader import ConfigError, ConfigProblem, LoadedConfig, load_config_dir
+from risk_manager.config.models import AccountEntry
 from risk_manager.daemon.adapters import EngineOwnOrders, GatewayBroker
 from risk_manager.daemon.alerting import DaemonAlerts
 from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
@@ -35,11 +36,12 @@ from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, Retent
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.daemon.reconcile import Reconciler
+from risk_manager.daemon.reload import ReloadPlan, Resolved, plan_reload, resolve_entries
 from risk_manager.enforcement.executor import Executor
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
-from risk_manager.events import Event, EventKind
+from risk_manager.events import Account, Event, EventKind
 from risk_manager.private_files import fix_modes, private_dir, private_file
 from risk_manager.store.failsafe import FailSafeLedger
 
@@ -62,6 +64,8 @@ MAINTENANCE_DELAY_S = 10.0
 HUB_CONNECT_WAIT_S = 10.0
 #: Blind polls read trades from this long before the user hub went down (clock skew, late rows).
 BLIND_TRADES_MARGIN = timedelta(minutes=5)
+#: Configured accounts the gateway did not know are looked up again this often (seconds).
+UNRESOLVED_RETRY_S = 60.0
 
 
 class StartupError(Exception):
@@ -116,9 +120,19 @@ class Daemon(StatusProviderMixin):
         #: Every background task (the loops, re-flattens, contract lookups, quote
         #: re-subscriptions), so that shutdown can cancel what still runs; done ones drop out.
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._risk_mtime: float | None = None
-        self._pending_risk: RiskConfig | None = None
+        self._config_stamp: tuple[Any, ...] | None = None
+        #: A reloaded config with changes that wait for the reset: (config, its resolved accounts).
+        self._pending: tuple[LoadedConfig, Resolved] | None = None
         self._pending_changes: list[dict[str, Any]] = []
+        #: The per-account overrides in force (some fields may be held back until the reset).
+        self._overrides: dict[int, dict[str, Any]] = {}
+        self._reload_lock = asyncio.Lock()
+        #: Configured accounts that Account/search did not find (not guarded), and why a reload
+        #: was last refused (None after a good one): both in /status.
+        self.unresolved: list[str] = []
+        self._unresolved_reported: set[str] = set()
+        self._unresolved_retry_at = 0.0
+        self.config_error: str | None = None
         self._user_down_since: float | None = None
         #: Wall-clock time the user hub went down (blind polls read trades from shortly before).
         self._user_down_at: datetime | None = None
@@ -345,21 +359,31 @@ class Daemon(StatusProviderMixin):
     async def _resolve_accounts(self) -> None:
         assert self.config is not None
         remote = await self.rest.search_accounts(only_active=False)
-        by_id = {a.id: a for a in remote}
-        by_name = {(a.name or "").casefold(): a for a in remote}
-        missing = []
-        for entry in self.config.enabled_accounts:
-            found = by_id.get(entry.id) if entry.id is not None else by_name.get((entry.name or "").casefold())
-            if found is None:
-                missing.append(entry.name or str(entry.id))
-                continue
-            self.accounts[found.id] = found.name
-            self.entries[found.id] = entry
-        for name in missing:
-            log.error("account %s is not visible to this login (Account/search); not guarded", name)
+        resolved, missing = resolve_entries(self.config.enabled_accounts, remote)
+        for aid, (name, entry) in resolved.items():
+            self.accounts[aid] = name
+            self.entries[aid] = entry
+        self._note_unresolved(missing)
         if not self.accounts:
             raise StartupError("none of the configured accounts was found via Account/search: "
                                + ", ".join(missing), EXIT_CONFIG)
+
+    def _note_unresolved(self, missing: list[str], looked_up: bool = True) -> None:
+        """Log and alert once per account the gateway does not know; /status lists them all.
+        (`looked_up` False: Account/search failed, so nothing is known yet; retried later.)"""
+        self.unresolved = list(missing)
+        self._unresolved_reported &= set(missing)  # one found meanwhile is reported again if lost
+        self._unresolved_retry_at = time.monotonic() + UNRESOLVED_RETRY_S
+        fresh = [label for label in missing if label not in self._unresolved_reported] if looked_up else []
+        self._unresolved_reported.update(fresh)
+        for label in fresh:
+            log.error("account %s is not known to the gateway for this login (Account/search): NOT "
+                      "guarded; check its name or id in accounts.yaml", label)
+            if self.alerts is not None:
+                self.alerts.config_problem(
+                    f"Account {label} not found: NOT guarded",
+                    f"accounts.yaml lists {label}, but Account/search of this login does not return it. "
+                    "Check the name (as the platform shows it) or the id.", "critical")
 
     async def _load_contracts(self) -> ContractCatalog:
         cached = self.store.cached_contracts()
@@ -377,8 +401,8 @@ class Daemon(StatusProviderMixin):
         from risk_manager.gateway.decode import merge_quote
 
         assert self.config is not None
-        overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
-        self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
+        self._overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
+        self.engine = RiskEngine(self.config.risk, catalog, account_overrides=self._overrides)
         # The executor writes through the fail-safe ledger: a failing store never stops a
         # flatten, and a lock not yet durable is retried by the tick (SPEC §8).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
@@ -395,7 +419,7 @@ class Daemon(StatusProviderMixin):
         self.pipeline.has_listeners = self._has_listeners
         self.reconciler = Reconciler(self.rest, self.engine, self.pipeline, self.clock, self.accounts,
                                      counters=self.counters)
-        self._risk_mtime = self._mtime()
+        self._config_stamp = self._stamp()
 
     async def _recover(self) -> None:
         """Locks, reconcile, missed reset, flatten what a locked account still holds, intents."""
@@ -445,7 +469,7 @@ class Daemon(StatusProviderMixin):
         gw = self.config.accounts.gateway
         token = self.rest.token
         self.user_hub = UserHub(
-            gw.user_hub_url, token, account_ids=list(self.accounts), on_events=self.pipeline.feed_many,
+            gw.user_hub_url, token, account_ids=list(self.accounts), on_events=self._feed_guarded,
             on_disconnected=self._user_hub_down, on_reconnected=self._hub_reconnected,
             on_connected=self._user_hub_connected, clock=self.clock,
             max_record_bytes=gw.hub_max_record_bytes,
@@ -763,57 +787,155 @@ class Daemon(StatusProviderMixin):
     # ======================================================================================
     # config hot reload
     # ======================================================================================
-    def _mtime(self) -> float | None:
+    def _stamp(self) -> tuple[Any, ...]:
+        """Both files' (mtime, size): a change of either is reloaded."""
         assert self.config is not None
-        try:
-            return self.config.risk_path.stat().st_mtime_ns
-        except OSError:
-            return None
+        out: list[Any] = []
+        for path in (self.config.risk_path, self.config.accounts_path):
+            try:
+                st = path.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
 
     async def _reload_loop(self) -> None:
+        """Never ends while the daemon runs: whatever one reload raises, the next change is read."""
         while True:
             await asyncio.sleep(self.reload_interval_s)
-            mtime = self._mtime()
-            if mtime != self._risk_mtime:
-                self._risk_mtime = mtime
-                try:
-                    self.reload_config(by="file change")
-                except ConfigError:
-                    pass  # logged by reload_config; last good config stays
+            try:
+                stamp = self._stamp()
+                retry = bool(self.unresolved) and time.monotonic() >= self._unresolved_retry_at
+                if stamp != self._config_stamp or retry:
+                    self._config_stamp = stamp
+                    await self.reload_config(by="file change" if not retry else "unresolved account retry")
+            except ConfigError:
+                pass  # logged and alerted by reload_config; the last good config stays
+            except Exception:
+                self.counters["reload_errors"] += 1
+                log.exception("config reload failed; the last good config stays")
 
-    def reload_config(self, by: str, apply_now: bool = False) -> dict[str, Any]:
-        """Re-read the config: tighten now, loosen at the next reset (unless `apply_now`)."""
-        from risk_manager.daemon.reload import split_changes
-
+    async def reload_config(self, by: str, apply_now: bool = False) -> dict[str, Any]:
+        """Re-read both files (parsed in a thread: a hostile file must not stall enforcement) and
+        apply them: tighten now, loosen at the next reset unless `apply_now` (admin password).
+        An unusable config raises ConfigError and the last good config stays."""
         assert self.config is not None and self.engine is not None and self.pipeline is not None
+        async with self._reload_lock:
+            try:
+                fresh = await asyncio.to_thread(load_config_dir, self.config.dir)
+            except ConfigError as exc:
+                self._reload_rejected(by, exc)
+                raise
+            except Exception as exc:  # the loader turns its failures into ConfigError; belt and braces
+                error = ConfigError([ConfigProblem(str(self.config.dir), None, None, "",
+                                                   f"reload failed: {type(exc).__name__}: {str(exc)[:200]}")],
+                                    summary=f"invalid configuration in {self.config.dir}")
+                self._reload_rejected(by, error)
+                raise error from None
+            target, missing, looked_up = await self._resolve(fresh)
+            self.config_error = None
+            self._note_unresolved(missing, looked_up)
+            self.counters["reloads"] += 1
+            now = self.clock.now()
+            plan = self._apply_config(fresh, target, apply_now, now)
+            self._pending = (fresh, target) if plan.waits else None
+            self._pending_changes = plan.pending
+            self.store.audit(None, "config", "reload", by, "applied",
+                             {"pending": self._pending_changes, "apply_now": apply_now,
+                              "added": sorted(plan.add), "removed": plan.remove, "unresolved": missing})
+            log.info("config reloaded (%s): %d looser change(s) pending until the reset%s", by,
+                     len(self._pending_changes),
+                     "".join(f"; now guarding {self.accounts[a] or a}" for a in plan.add))
+            self._publish_status()
+            return {"applied": True, "pending": self.pending_changes(now), "unresolved_accounts": missing}
+
+    def _reload_rejected(self, by: str, exc: ConfigError) -> None:
+        self.counters["reload_errors"] += 1
+        text = exc.render()
+        self.config_error = text
+        log.error("config reload rejected, last good config stays:\n%s", text)
         try:
-            fresh = load_config_dir(self.config.dir)
-        except ConfigError as exc:
-            self.counters["reload_errors"] += 1
-            log.error("config reload rejected, last good config stays:\n%s", exc.render())
-            self.store.audit(None, "config", "reload", "rejected", "failed", {"errors": exc.render(), "by": by})
-            raise
-        self.counters["reloads"] += 1
-        now = self.clock.now()
-        applied, pending, looser = split_changes(self.engine.config, fresh.risk, apply_now)
-        self.pipeline.dispatch(self.engine.update_config(applied, now))
-        self._pending_risk = None if apply_now or not looser else fresh.risk
-        self._pending_changes = [] if self._pending_risk is None else pending
-        self.store.audit(None, "config", "reload", by, "applied",
-                         {"pending": self._pending_changes, "apply_now": apply_now})
-        log.info("config reloaded (%s): %d looser change(s) pending until the reset",
-                 by, len(self._pending_changes))
-        self._publish_status()
-        return {"applied": True, "pending": self.pending_changes(now)}
+            self.store.audit(None, "config", "reload", "rejected", "failed", {"errors": text, "by": by})
+        except Exception:
+            log.exception("could not audit the rejected reload")
+        if self.alerts is not None:
+            shown = "\n".join(str(p) for p in exc.problems[:5])
+            more = f"\n(+{len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
+            self.alerts.config_problem("Config change rejected: the last good config stays",
+                                       shown + more, "warning")
+
+    async def _resolve(self, fresh: LoadedConfig) -> tuple[Resolved, list[str], bool]:
+        """The accounts the reloaded config guards, the entries not found, and whether the gateway
+        was asked: entries of guarded accounts resolve locally, Account/search only for new ones."""
+        entries = fresh.enabled_accounts
+        resolved, missing = resolve_entries(entries, [Account(aid, name) for aid, name in self.accounts.items()])
+        if not missing:
+            return resolved, [], True
+        try:
+            remote = await self.rest.search_accounts(only_active=False)
+        except Exception as exc:
+            log.warning("Account/search failed (%s): %s not guarded yet; retried in %.0f s", exc,
+                        ", ".join(missing), UNRESOLVED_RETRY_S)
+            return resolved, missing, False
+        return (*resolve_entries(entries, remote), True)
+
+    def _apply_config(self, fresh: LoadedConfig, target: Resolved, apply_now: bool, now: datetime) -> ReloadPlan:
+        assert self.engine is not None and self.pipeline is not None
+        plan = plan_reload(current_base=self.engine.config, current_overrides=self._overrides,
+                           current_config=self.engine.account_config, guarded=self.accounts,
+                           target_base=fresh.risk, target=target, apply_now=apply_now)
+        for aid in plan.remove:
+            log.warning("account %s is no longer guarded (removed from accounts.yaml)", self.accounts[aid] or aid)
+            del self.accounts[aid]
+            self.entries.pop(aid, None)
+            self.engine.drop_account(aid)
+        for aid, (name, entry) in target.items():
+            if aid in self.accounts or aid in plan.add:
+                self.accounts[aid] = name
+                self.entries[aid] = entry
+        self._overrides = plan.overrides
+        self.pipeline.dispatch(self.engine.update_config(plan.base, now, account_overrides=plan.overrides))
+        for aid in plan.add:
+            self.engine.state(aid).name = self.accounts[aid]
+            self.engine.restore_locks([lk for lk in self.store.active_locks() if lk.account_id == aid])
+        if plan.add or plan.remove:
+            self._spawn(self._follow_accounts(list(plan.add)))
+        return plan
+
+    async def _follow_accounts(self, added: list[int]) -> None:
+        """Hub subscriptions for the accounts now guarded; an added account is read in full (and
+        flattened at once if a lock restored for it finds it holding anything)."""
+        if self.user_hub is not None:
+            await self.user_hub.set_accounts(list(self.accounts))
+        added = [aid for aid in added if aid in self.accounts]
+        if not added:
+            return
+        await self.reconcile(reason="account added", accounts=added)
+        assert self.engine is not None and self.pipeline is not None
+        for aid in added:
+            if self.engine.needs_flatten(aid):
+                lock = self.engine.locks.blocking_lock(aid)
+                rule = lock.rule if lock is not None else "lock_gate"
+                self.pipeline.dispatch([Flatten(aid, rule, "Account locked: flattening what it holds")])
 
     def _apply_pending_at_reset(self, now: datetime) -> None:
-        if self._pending_risk is None:
+        if self._pending is None:
             return
-        assert self.engine is not None and self.pipeline is not None
         log.info("daily reset: applying %d pending looser config change(s)", len(self._pending_changes))
-        self.pipeline.dispatch(self.engine.update_config(self._pending_risk, now))
-        self._pending_risk = None
+        fresh, target = self._pending
+        self._pending = None
         self._pending_changes = []
+        self._apply_config(fresh, target, True, now)
+
+    def _feed_guarded(self, events: Sequence[Event]) -> None:
+        """User-hub events of guarded accounts only (SubscribeAccounts reports every account of the
+        login; one not or no longer guarded must never be acted on)."""
+        guarded = self.accounts
+        for event in events:
+            if event.account_id is not None and event.account_id not in guarded:
+                events = [e for e in events if e.account_id is None or e.account_id in guarded]
+                break
+        self.pipeline.feed_many(events)  # type: ignore[union-attr]
 
     # ======================================================================================
     # sinks

@@ -52,6 +52,8 @@ class StatusProviderMixin:
             "connections": self.connections(),
             "store": self.store_status(),
             "pending_changes": self.pending_changes(now),
+            "config": {"reload_error": getattr(self, "config_error", None),
+                       "unresolved_accounts": list(getattr(self, "unresolved", ()))},
             "accounts": accounts,
             "enforcement": list(self.enforcement_log[-50:]),
             "counters": {**self.counters, **(self.pipeline.counters if self.pipeline else {}),
@@ -165,14 +167,14 @@ class StatusProviderMixin:
             "retried until it is durable; see /status `store`.", 503)
 
     async def apply_pending(self, by: str) -> dict[str, Any] | None:
-        return self.reload_config(by=by, apply_now=True)
+        return await self.reload_config(by=by, apply_now=True)
 
     async def reload(self, by: str) -> dict[str, Any] | None:
         from risk_manager.config.loader import ConfigError
         from risk_manager.daemon.status_api import AdminRequestError
 
         try:
-            return self.reload_config(by=by)
+            return await self.reload_config(by=by)
         except ConfigError as exc:
             raise AdminRequestError(exc.render(), 422) from None
 

@@ -162,6 +162,19 @@ class RiskEngine:
                 state.start_day(self.day_start)
         return state
 
+    def drop_account(self, account_id: int) -> None:
+        """Stop tracking an account (no longer guarded): its state, rule contexts and override go;
+        its locks stay with the lock manager and the store, so guarding it again restores them."""
+        self.accounts.pop(account_id, None)
+        self._contexts.pop(account_id, None)
+        self._overrides.pop(account_id, None)
+        for plans in self._plans.values():
+            plans.pop(account_id, None)
+        for cid in [c for c, holders in self._holders.items() if account_id in holders]:
+            self._holders[cid].discard(account_id)
+            if not self._holders[cid]:
+                del self._holders[cid]
+
     # -- events ----------------------------------------------------------------------------------
     def handle(self, event: Event, now: datetime) -> list[Action]:
         out = self._roll(now) if self.day_end is None or now >= self.day_end or now < self.day_start else []

@@ -9,6 +9,7 @@ admin password (hidden prompt, or $RISK_MANAGER_ADMIN_PASSWORD for scripts). Any
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -260,21 +261,75 @@ def accounts_add(
                              id=int(ref) if ref.isdigit() else None, enabled=not disabled)
     except EditError as exc:
         fail(exc.render())
-    typer.echo(result.message + " (the daemon picks it up when it reloads its config).")
+    typer.echo(result.message)
+    if result.changed and not disabled:
+        _report_pickup(DaemonClient(daemon_url(url, config_dir)), ref)
+
+
+#: `accounts add` waits this long for the running daemon to reload accounts.yaml and say whether
+#: the gateway knows the account.
+PICKUP_WAIT_S = 8.0
+
+
+def _pickup(doc: dict[str, Any], ref: str) -> str | None:
+    wanted = ref.casefold()
+    for acct in doc.get("accounts") or []:
+        if isinstance(acct, dict) and wanted in (str(acct.get("id")), str(acct.get("name") or "").casefold()):
+            return "guarded"
+    unresolved = ((doc.get("config") or {}).get("unresolved_accounts")) or []
+    return "unresolved" if wanted in (str(u).casefold() for u in unresolved) else None
+
+
+def _report_pickup(client: DaemonClient, ref: str, wait_s: float = PICKUP_WAIT_S) -> None:
+    """What the running daemon made of an added account: guarded, or unknown to the gateway."""
+    doc = daemon_status_or_none(client)
+    if doc is None:
+        typer.echo("The daemon is not running: it guards the account from its next start "
+                   "(and says so if the gateway does not know it).")
+        return
+    deadline = time.monotonic() + wait_s
+    while (verdict := _pickup(doc, ref)) is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+        doc = daemon_status_or_none(client) or doc
+    if verdict == "guarded":
+        typer.echo("The running daemon guards it now.")
+    elif verdict == "unresolved":
+        fail(f"the running daemon could not find {ref} via the gateway (Account/search): it is NOT "
+             "guarded. Use the name exactly as the platform shows it, or the numeric id "
+             "(`risk-manager admin accounts test` lists what the API key sees).")
+    else:
+        typer.echo("The running daemon has not picked it up yet; `risk-manager status` shows it "
+                   "once it has (or lists it as not found).")
 
 
 @accounts_app.command("remove")
 def accounts_remove(account: Annotated[str, typer.Argument(help="Account name or id.")],
-                    config: ConfigOpt = None, url: UrlOpt = None) -> None:
-    """Stop guarding an account."""
+                    now: NowOpt = False, config: ConfigOpt = None, url: UrlOpt = None) -> None:
+    """Stop guarding an account (a loosening: at the next daily reset unless --now)."""
     from risk_manager.config.edit import EditError, remove_account
 
     config_dir = config_dir_or_default(config)
+    client = DaemonClient(daemon_url(url, config_dir))
+    token = daemon_login(client) if now else None  # before writing: a bad password changes nothing
     try:
         result = remove_account(config_dir, account.strip())
     except EditError as exc:
+        if token:
+            client.logout(token)
         fail(exc.render())
     typer.echo(result.message)
+    if token:
+        try:
+            client.admin(token, "reload")
+            client.admin(token, "apply-pending")
+        except (DaemonError, DaemonUnreachable) as exc:
+            fail(f"saved, but the daemon did not apply it now: {exc}. It applies at the next reset.")
+        finally:
+            client.logout(token)
+        typer.echo("Applied now (admin password given with --now): the daemon no longer guards it.")
+    elif result.changed:
+        typer.echo("Removing an account loosens the protection: the running daemon keeps guarding it "
+                   "until the next daily reset. Use --now with the admin password to stop at once.")
 
 
 @accounts_app.command("test")
