@@ -13,7 +13,7 @@ from datetime import timedelta
 from risk_manager.engine.actions import Flatten
 from risk_manager.events import Order, make_event
 
-from .engine_helpers import ACCT, MNQ, T0, engine, locks_set, of, pos, trade
+from .engine_helpers import ACCT, MNQ, T0, ct, engine, locks_set, of, pos, trade
 
 TIERS = {"cooldown_after_loss": {"tiers": [
     {"loss_amount": -50, "cooldown_seconds": 60}, {"loss_amount": -200, "cooldown_seconds": 900}]}}
@@ -153,3 +153,15 @@ def test_an_exit_completed_by_its_order_end_is_judged_while_another_lock_holds()
     later = T0 + timedelta(milliseconds=50)
     (lock,) = r07_locks([e.handle(exit_order(3, 2), later)])  # the cancel: the gate has nothing to do
     assert lock.until == later + timedelta(seconds=900)
+
+
+def test_a_partial_exit_pending_at_the_daily_reset_is_still_judged():
+    before = ct(2026, 8, 19, 16, 59, 59)  # the reset is at 17:00 Chicago
+    e = long3()
+    e.handle(exit_order(1, 1), before)
+    e.handle(fill(1, pnl=-110.0), before)
+    after = before + timedelta(seconds=3)
+    out = e.tick(after)
+    assert e.snapshot(ACCT, after)["realized_pnl"] == 0.0  # a new trading day
+    (lock,) = locks_set(out)
+    assert lock.rule == "R07" and lock.reason.startswith("Loss of -$110.62")

@@ -149,9 +149,6 @@ class Change:
     new_trade: Trade | None = None
     #: The realized P&L of `new_trade` on the account's basis (None for half-turns).
     trade_pnl: float | None = None
-    #: The P&L (account basis, fees of every fill included) of `new_trade`'s order over all its
-    #: fills counted so far.
-    order_pnl: float | None = None
     #: Exit orders this event made due for R07's judgement (see `ExitJudgement`).
     exits_due: tuple[ExitJudgement, ...] = ()
     #: A previously counted trade became voided (P&L and counts were taken back).
@@ -254,9 +251,11 @@ class AccountState:
         """Daily reset: realized P&L and session counts start from zero. Seen ids stay (dedupe)."""
         self.day_start = day_start
         self._counted.clear()
+        # An exit still pending keeps its sum across the reset: its grace still judges it.
+        carried = {k: self._order_pnl[k] for k in self._pending_exits}
         self._order_pnl.clear()
-        self._exits.clear()
-        self._pending_exits.clear()
+        self._order_pnl.update(carried)
+        self._exits = dict(self._pending_exits)
         self._ended_fills.clear()
         self.overdue_exits = ()
         self.realized_gross = self.realized_net = 0.0
@@ -367,7 +366,6 @@ class AccountState:
         order[1] += net
         self._add_execution(ts, exec_key)
         return Change(EventKind.TRADE, t.contract_id, new_trade=t, trade_pnl=t.pnl(self.pnl_basis),
-                      order_pnl=order[1] if self.pnl_basis == "net" else order[0],
                       exits_due=self._exit_fill(t, exec_key, now))
 
     def exec_key_of(self, t: Trade) -> object:
