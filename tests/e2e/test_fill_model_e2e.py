@@ -103,7 +103,6 @@ async def _stop_out_in_three_fills(rig: Any) -> None:
     await wait_flat(rig)
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 11 item 7")
 async def test_a_three_fill_exit_is_one_r07_judgement_on_its_summed_pnl(start_rig):
     rig = await start_rig({"cooldown_after_loss": {"tiers": [
         {"loss_amount": -50, "cooldown_seconds": 60}, {"loss_amount": -200, "cooldown_seconds": 900}]}})

@@ -192,6 +192,9 @@ class CooldownAfterLoss(RuleBase):
         ]
     )
     flatten_on_trigger: bool = True
+    #: An exit is judged once its order is complete; one still partly filled and working is judged
+    #: on its sum so far after this many seconds (later fills escalate).
+    partial_exit_grace_seconds: float = Field(2.0, ge=0, le=60)
 
 
 # --- R08 ---------------------------------------------------------------------------------

@@ -223,7 +223,8 @@ class RiskEngine:
             out += gated  # the kill switch: no ordinary rule runs for this event
             if kind is EventKind.ACCOUNT:
                 out += self._account_event(event, state, now)
-            elif kind is not EventKind.ORDER:  # orders: the cancel is all (the fastest path)
+            elif kind is not EventKind.ORDER or change.exits_due:  # orders: the cancel is all
+                # (the fastest path), unless the order's end completes an exit R07 must judge
                 out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
             return self._finish(out, now)
         if kind is EventKind.ACCOUNT:
@@ -446,6 +447,9 @@ class RiskEngine:
         unlocked = {c.account_id for c in out if isinstance(c, ClearLock)}
         for acct in sorted(self.accounts):
             state = self.accounts[acct]
+            # R07's partial exits whose grace ran out (a pending exit always has its position open).
+            r07 = self.contexts(acct)["cooldown_after_loss"].config
+            state.take_overdue_exits(now, r07.partial_exit_grace_seconds)
             if self.locks.is_locked(acct):
                 if state.positions or state.orders:  # e.g. R09's session end still records its lock
                     out += self._locked_rules(None, state, now, refresh=False, names=TICK_RULES)

@@ -7,7 +7,7 @@ Pure bookkeeping: `AccountState.apply(event, now)` folds one normalized event in
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -160,13 +160,36 @@ class Change:
     new_trade: Trade | None = None
     #: The realized P&L of `new_trade` on the account's basis (None for half-turns).
     trade_pnl: float | None = None
-    #: The P&L (account basis, fees of every fill included) of `new_trade`'s order over all its
-    #: fills counted so far: R07 judges an exit order, not each of its fills.
-    order_pnl: float | None = None
+    #: Exit orders this event made due for R07's judgement (see `ExitJudgement`).
+    exits_due: tuple[ExitJudgement, ...] = ()
     #: A previously counted trade became voided (P&L and counts were taken back).
     voided_flip: bool = False
     #: Account event: canTrade changed (or was seen for the first time).
     can_trade_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExitJudgement:
+    """An exit order handed to R07: once when it is complete (or its grace ran out while it stayed
+    partly filled), then again for each later closing fill of the same order."""
+
+    order_id: int | None
+    contract_id: str
+    #: The order's P&L summed over all its fills counted so far (account basis).
+    pnl: float
+    #: The worst sum judged before for this exit (None: its first judgement).
+    worst_before: float | None
+
+
+@dataclass(slots=True)
+class _Exit:
+    order_id: int | None
+    contract_id: str
+    #: Engine time of the order's first closing fill: the grace of a partial exit runs from here.
+    first_close_at: datetime
+    #: Lots of this order's fills counted since its first closing fill.
+    filled: int = 0
+    worst_judged: float | None = None
 
 
 @dataclass(slots=True)
@@ -201,9 +224,15 @@ class AccountState:
         self.realized_net = 0.0
         #: Today's (gross, net) P&L per execution key (one order), summed over its counted fills.
         self._order_pnl: dict[object, list[float]] = {}
-        #: R07: per execution key, the most severe tier's loss amount already acted on (a later
-        #: fill of the same exit escalates to a worse tier, never re-fires the same one).
-        self.loss_tier_fired: dict[object, float] = {}
+        #: Today's exit orders (execution key → _Exit) and those not judged yet. An exit is judged
+        #: once complete: its order has ended (or is fully filled) with every fill seen, or its
+        #: position is flat or flipped; a partial exit still working is judged after a grace.
+        self._exits: dict[object, _Exit] = {}
+        self._pending_exits: dict[object, _Exit] = {}
+        #: Fill volume of today's orders that ended: their last trades may still be on the way.
+        self._ended_fills: dict[int, int] = {}
+        #: Partial exits whose grace ran out at this tick (`take_overdue_exits`; R07 reads them).
+        self.overdue_exits: tuple[ExitJudgement, ...] = ()
         #: Executions of the last hour for R06, sorted by time, one per order (partial fills of
         #: one order count once, at the first fill); `_exec_keys` counts today's fills per order.
         self.executions: list[tuple[datetime, object]] = []
@@ -237,8 +266,13 @@ class AccountState:
         """Daily reset: realized P&L and session counts start from zero. Seen ids stay (dedupe)."""
         self.day_start = day_start
         self._counted.clear()
+        # An exit still pending keeps its sum across the reset: its grace still judges it.
+        carried = {k: self._order_pnl[k] for k in self._pending_exits}
         self._order_pnl.clear()
-        self.loss_tier_fired.clear()
+        self._order_pnl.update(carried)
+        self._exits = dict(self._pending_exits)
+        self._ended_fills.clear()
+        self.overdue_exits = ()
         self.realized_gross = self.realized_net = 0.0
         # Today's count restarts; executions inside the rolling hour stay (R06's windows span it).
         self._exec_keys = {}
@@ -276,7 +310,8 @@ class AccountState:
     def apply(self, event: Event, now: datetime) -> Change:
         data = event.data
         if isinstance(data, Position):
-            return self._apply_position(data, now)
+            change = self._apply_position(data, now)
+            return self._position_ends_exits(change) if self._pending_exits else change
         if isinstance(data, Order):
             return self._apply_order(data)
         if isinstance(data, Trade):
@@ -315,6 +350,11 @@ class AccountState:
             self.orders[o.id] = o
             return Change(EventKind.ORDER, o.contract_id, new_order=not known, order_working=True)
         self.orders.pop(o.id, None)
+        if o.fill_volume > 0:
+            self._ended_fills[o.id] = o.fill_volume
+        pending = self._pending_exits.get(("order", o.id))
+        if pending is not None and self._exit_complete(pending):
+            return Change(EventKind.ORDER, o.contract_id, exits_due=(self._judge_exit(("order", o.id)),))
         return Change(EventKind.ORDER, o.contract_id)
 
     def _apply_account(self, a: Account) -> Change:
@@ -357,11 +397,66 @@ class AccountState:
         order[1] += net
         self._add_execution(ts, exec_key)
         return Change(EventKind.TRADE, t.contract_id, new_trade=t, trade_pnl=t.pnl(self.pnl_basis),
-                      order_pnl=order[1] if self.pnl_basis == "net" else order[0])
+                      exits_due=self._exit_fill(t, exec_key, now))
 
     def exec_key_of(self, t: Trade) -> object:
         """The execution (order) a fill belongs to: R06 counts it once, R07 judges it whole."""
         return ("order", t.order_id) if t.order_id is not None else ("trade", t.id)
+
+    # -- exits (R07 judges an exit order whole) --------------------------------------------
+    def _exit_fill(self, t: Trade, key: object, now: datetime) -> tuple[ExitJudgement, ...]:
+        """A counted fill: the first closing fill of an order opens its exit; the exit is due when
+        this fill completes it, and every later closing fill of an exit judged before is due."""
+        closing = t.profit_and_loss is not None
+        ex = self._exits.get(key)
+        if ex is None:
+            if not closing:
+                return ()  # an opening fill: no exit
+            ex = self._exits[key] = self._pending_exits[key] = _Exit(t.order_id, t.contract_id, now)
+        ex.filled += t.size
+        if key not in self._pending_exits:
+            return (self._judge_exit(key),) if closing else ()
+        return (self._judge_exit(key),) if self._exit_complete(ex) else ()
+
+    def _exit_complete(self, ex: _Exit) -> bool:
+        """No more fills of this exit to wait for: its position is flat, or its order is fully
+        filled, or ended with every fill seen — or the order is unknown (nothing to wait for)."""
+        if ex.contract_id not in self.positions or ex.order_id is None:
+            return True
+        working = self.orders.get(ex.order_id)
+        if working is not None:
+            return ex.filled >= working.size
+        ended = self._ended_fills.get(ex.order_id)
+        return ended is None or ex.filled >= ended
+
+    def _judge_exit(self, key: object) -> ExitJudgement:
+        ex = self._exits[key]
+        self._pending_exits.pop(key, None)
+        gross, net = self._order_pnl[key]
+        pnl = net if self.pnl_basis == "net" else gross
+        before = ex.worst_judged
+        ex.worst_judged = pnl if before is None else min(before, pnl)
+        return ExitJudgement(ex.order_id, ex.contract_id, pnl, before)
+
+    def _position_ends_exits(self, change: Change) -> Change:
+        """A position gone flat or flipped completes every exit pending on its contract."""
+        if change.new_size != 0 and change.prev_size * change.new_size >= 0:
+            return change
+        keys = [k for k, ex in self._pending_exits.items() if ex.contract_id == change.contract_id]
+        if not keys:
+            return change
+        return replace(change, exits_due=tuple(self._judge_exit(k) for k in keys))
+
+    def take_overdue_exits(self, now: datetime, grace_seconds: float) -> tuple[ExitJudgement, ...]:
+        """The tick: partial exits still pending `grace_seconds` after their first closing fill
+        are judged on their sum so far (later fills escalate); kept in `overdue_exits` for R07."""
+        if not self._pending_exits:
+            self.overdue_exits = ()
+            return ()
+        limit = now - timedelta(seconds=grace_seconds)
+        keys = [k for k, ex in self._pending_exits.items() if ex.first_close_at <= limit]
+        self.overdue_exits = tuple(self._judge_exit(k) for k in keys)
+        return self.overdue_exits
 
     def _add_execution(self, ts: datetime, key: object) -> None:
         count = self._exec_keys.get(key, 0)

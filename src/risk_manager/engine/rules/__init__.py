@@ -1,6 +1,9 @@
 """The 13 rules, one module each: `evaluate(event, state, ctx, now) -> list[Action]`.
 
 `event` None means "re-examine the state" (1 s tick, start-up, config change, lock expiry).
+R07 listens to trades, orders and positions because any of them can complete an exit order (the
+last trade, the order's end, the position flat or flipped), and to the tick for a partial exit
+whose grace ran out.
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ TRIGGERS: dict[EventKind, tuple[str, ...]] = {
         "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
         "daily_unrealized_loss", "max_unrealized_profit", "no_stop_loss_grace",
         "session_block_outside", "symbol_blocks", "trade_management", "daily_realized_profit",
+        "cooldown_after_loss",
     ),
-    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks"),
+    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks", "cooldown_after_loss"),
     EventKind.TRADE: (
         "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "daily_realized_profit",
     ),
@@ -68,7 +72,7 @@ TRIGGERS: dict[EventKind, tuple[str, ...]] = {
 }
 TRIGGERS[EventKind.MARKET_TRADE] = TRIGGERS[EventKind.QUOTE]
 #: Rules whose state check runs on the 1 s tick.
-TICK_RULES = ("no_stop_loss_grace", "session_block_outside")
+TICK_RULES = ("no_stop_loss_grace", "session_block_outside", "cooldown_after_loss")
 #: Rules that re-examine the whole state (start-up, config change, lock expiry).
 RECHECK_RULES = (
     "max_contracts", "max_contracts_per_instrument", "daily_realized_loss", "daily_unrealized_loss",
