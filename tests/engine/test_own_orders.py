@@ -150,3 +150,20 @@ def test_a_close_whose_order_event_was_never_seen_is_bound_by_its_fill():
     own = eng.state(ACCT).own_orders
     assert (700 in own, 701 in own) == (False, True)
     assert eng.state(ACCT).trader_trades_today == 1
+
+
+def test_r07_never_judges_a_losing_fill_of_the_guards_own_close():
+    """The guard's own close realizing a loss is not the trader's exit: no cooldown (SPEC §5: the
+    trader's trades never include fills of orders the guard placed)."""
+    eng = engine(R07)
+    eng.handle(pos(MNQ, 1, 20000.0), T0)
+    eng.expect_own_close(ACCT, MNQ, T0)
+    eng.handle(_market(30, SELL, status=OrderStatus.OPEN), T0)  # the guard's close
+    assert 30 in eng.state(ACCT).own_orders
+    actions = eng.handle(trade(31, MNQ, -80.0, ts=T0, order_id=30), T0 + timedelta(milliseconds=5))
+    assert locks_set(actions) == []
+    # The same loss on the trader's own market order does set the cooldown.
+    eng.handle(pos(MNQ, 1, 20000.0), T0 + timedelta(seconds=1))
+    eng.handle(_market(32, SELL, status=OrderStatus.OPEN, tag="trader"), T0 + timedelta(seconds=1))
+    actions = eng.handle(trade(33, MNQ, -80.0, ts=T0, order_id=32), T0 + timedelta(seconds=1))
+    assert [lock.rule for lock in locks_set(actions)] == ["R07"]

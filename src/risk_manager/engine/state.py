@@ -407,6 +407,8 @@ class AccountState:
     def _exit_fill(self, t: Trade, key: object, now: datetime) -> tuple[ExitJudgement, ...]:
         """A counted fill: the first closing fill of an order opens its exit; the exit is due when
         this fill completes it, and every later closing fill of an exit judged before is due."""
+        if self._own_execution(key):
+            return ()  # the guard's own close: never the trader's exit (SPEC §5)
         closing = t.profit_and_loss is not None
         ex = self._exits.get(key)
         if ex is None:
