@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+import risk_manager.cli_help  # noqa: F401  (flags show as flags in --help)
+
 app = typer.Typer(
     name="risk-manager",
     help="Simple Risk Manager: real-time risk rules for TopstepX / ProjectX Gateway accounts.",

@@ -167,3 +167,52 @@ def _compact(value: Any) -> str:
 
 def rule_mode(block: BaseModel) -> str:
     return str(getattr(block, "action_mode", None) or getattr(block, "mode", "enforce"))
+
+
+# --- rules by id or name -------------------------------------------------------------------
+_RULE_ID = re.compile(r"^[Rr]0*(\d{1,3})$")
+
+
+def rule_key(ref: str) -> str:
+    """The config key of a rule given by id (`R01`, `r1`) or by name (`max_contracts`).
+
+    Text that is neither passes through unchanged, so the config edit names it and suggests one."""
+    from risk_manager.config.models import RULE_IDS
+
+    text = ref.strip()
+    match = _RULE_ID.match(text)
+    if match:
+        wanted = f"R{int(match.group(1)):02d}"
+        for name, rid in RULE_IDS.items():
+            if rid == wanted:
+                return name
+        fail(f"unknown rule {text!r}: the rules are {', '.join(RULE_IDS.values())}")
+    return text
+
+
+def rule_id(ref: str) -> str:
+    """The lock/rule id (`R03`) of a rule given by id or name; other lock kinds (`ADMIN`) upper-cased."""
+    from risk_manager.config.models import RULE_IDS
+
+    text = ref.strip()
+    if text in RULE_IDS:
+        return RULE_IDS[text]
+    match = _RULE_ID.match(text)
+    return f"R{int(match.group(1)):02d}" if match else text.upper()
+
+
+# --- the admin password for loosening edits ------------------------------------------------
+def require_local_password(config_dir: Path, what: str) -> None:
+    """A loosening edit applied at the reset still needs the admin password (checked against the
+    hash file in the config directory, so it works while the daemon is down)."""
+    from risk_manager import admin_auth
+
+    if not admin_auth.has_password(config_dir):
+        fail(f"{what} loosens protection and needs the admin password, but none is set: "
+             "run `risk-manager admin set-password` first")
+    try:
+        ok = admin_auth.verify_password(config_dir, admin_password(f"Admin password ({what})"))
+    except admin_auth.PasswordFileError as exc:
+        fail(str(exc))
+    if not ok:
+        fail(f"wrong admin password; {what} was not changed")
