@@ -32,17 +32,79 @@ def config_dir_or_default(config: Path | None) -> Path:
 
 
 def daemon_url(url: str | None, config_dir: Path) -> str:
-    """--url, else `daemon.status_api` from accounts.yaml (if readable), else the default."""
+    """--url, else the daemon running on `config_dir` (its runtime file), else `daemon.status_api`
+    from accounts.yaml (if readable), else the default."""
     if url:
         return url
+    tree = _accounts_tree(config_dir)
+    running = running_daemon_url(config_dir, tree)
+    if running:
+        return running
+    address = (tree.get("daemon") or {}).get("status_api") if isinstance(tree.get("daemon"), dict) else None
+    if isinstance(address, str) and ":" in address:
+        return f"http://{address}"
+    return DEFAULT_URL
+
+
+def find_daemon_url(url: str | None, config: Path | None) -> str:
+    """For `status` and `dashboard`: --url, else --config DIR (as `daemon_url`), else the daemon
+    whose runtime file is in the default config dir or, with one login per instance, in exactly
+    one of its subdirectories (several running: name one with --config)."""
+    if url or config is not None:
+        return daemon_url(url, config_dir_or_default(config))
+    base = config_dir_or_default(None)
+    if running_daemon_url(base, _accounts_tree(base)):
+        return daemon_url(None, base)
+    found = {}
+    if base.is_dir():
+        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
+            running = running_daemon_url(sub, _accounts_tree(sub))
+            if running:
+                found[sub] = running
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if len(found) > 1:
+        listed = ", ".join(f"--config {d} ({u})" for d, u in found.items())
+        fail(f"{len(found)} daemons run on this machine; pick one: {listed}")
+    return daemon_url(None, base)
+
+
+def _accounts_tree(config_dir: Path) -> dict[str, Any]:
     from risk_manager.config.loader import ACCOUNTS_FILE, read_yaml_tree
 
     tree, problems = read_yaml_tree(config_dir / ACCOUNTS_FILE)
-    if not problems and isinstance(tree, dict) and isinstance(tree.get("daemon"), dict):
-        address = tree["daemon"].get("status_api")
-        if isinstance(address, str) and ":" in address:
-            return f"http://{address}"
-    return DEFAULT_URL
+    return tree if not problems and isinstance(tree, dict) else {}
+
+
+def running_daemon_url(config_dir: Path, tree: dict[str, Any]) -> str | None:
+    """The status URL in the runtime file (`<state_dir>/daemon.json`) the daemon writes once its
+    API listens, if the process it names is alive (a crash leaves a stale file behind)."""
+    import json
+
+    daemon = tree.get("daemon") if isinstance(tree.get("daemon"), dict) else {}
+    state = Path(str(daemon.get("state_dir") or "state")).expanduser()
+    path = (state if state.is_absolute() else config_dir / state) / "daemon.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("status_url"), str):
+        return None
+    return doc["status_url"] if _alive(doc.get("pid")) else None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate it there; the file is removed on a clean stop
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by the service user
+    return True
 
 
 def admin_password(prompt: str = "Admin password") -> str:
