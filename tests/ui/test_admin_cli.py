@@ -375,3 +375,14 @@ def test_boolean_flags_show_as_flags_in_help(argv):
                           env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     assert "<bool>" not in proc.stdout and "--help" in proc.stdout
+
+
+def test_accounts_test_prints_no_debug_lines(config_dir, sim):
+    _point_at(config_dir, sim)
+    proc = subprocess.run([sys.executable, "-m", "risk_manager", "admin", "accounts", "test", "--config",
+                           str(config_dir)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROJECTX_API_KEY": "sim-key", "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Login OK: 2 active account(s)" in proc.stdout
+    for noise in ("debug", "gateway call", "gateway login ok"):
+        assert noise not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -320,7 +320,9 @@ def accounts_test(
     """Log in to the gateway and list the accounts the API key sees (canTrade, balance)."""
     from risk_manager.config.loader import ConfigError, load_config_dir
     from risk_manager.config.secrets import SecretError, store_secret
+    from risk_manager.daemon.logs import quiet_logging
 
+    quiet_logging()  # the gateway client's debug lines are for the daemon log, not this table
     config_dir = config_dir_or_default(config)
     try:
         loaded = load_config_dir(config_dir)
