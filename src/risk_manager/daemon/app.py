@@ -174,6 +174,7 @@ class Daemon(StatusProviderMixin):
             setup_logging(self.config.log_dir, console=self._console_log)
         for warning in self.config.warnings:
             log.warning("config: %s", warning)
+        self._check_status_port()  # before the gateway: a taken port is one clear line, at once
         self._open_store()
         await self._start_alerts()
         if self.alerts is not None:
@@ -233,6 +234,9 @@ class Daemon(StatusProviderMixin):
         log.info("stopped")
 
     async def _close_resources(self) -> None:
+        for hub in (self.user_hub, self.market_hub):  # a failed start-up may have started them
+            if hub is not None:
+                await hub.stop()
         if self.alerts is not None:  # after the drain: the last enforcement alerts go out too
             await self.alerts.stop()
             self.alerts = None
@@ -453,8 +457,23 @@ class Daemon(StatusProviderMixin):
         host, _, port = self.config.accounts.daemon.status_api.rpartition(":")
         self.status_api = StatusAPI(self, host=host.strip("[]"), port=int(port), clock=self.clock,
                                     password_file=self.config.dir / "admin_password.hash")
-        await self.status_api.start()
+        try:
+            await self.status_api.start()
+        except OSError as exc:  # taken since the early check
+            from risk_manager.daemon.port_owner import bind_problem
+
+            self.status_api = None
+            raise StartupError(bind_problem(host.strip("[]"), int(port), exc)) from None
         self.status_url = self.status_api.url
+
+    def _check_status_port(self) -> None:
+        from risk_manager.daemon.port_owner import bind_problem, probe
+
+        assert self.config is not None
+        host, _, port = self.config.accounts.daemon.status_api.rpartition(":")
+        problem = probe(host.strip("[]"), int(port))
+        if problem is not None:
+            raise StartupError(bind_problem(host.strip("[]"), int(port), problem))
 
     def _write_runtime_file(self) -> None:
         assert self.config is not None
