@@ -1,4 +1,4 @@
-"""The `risk-manager` command line (SPEC §3). Stable: tests and docs rely on these names.
+"""The `risk-manager` command line (README "Command reference"). Stable: tests and docs rely on these names.
 
 Each command imports its implementation lazily so `risk-manager --help` and the light commands
 start fast and never pay for the dashboard or the simulator.

@@ -1,4 +1,4 @@
-"""The daemon: composition root (SPEC §7).
+"""The daemon: composition root (docs/operations.md, "Start-up, reconnect and gateway faults").
 
 Start-up, in this order: config → store → authenticate → resolve accounts → contracts → engine with
 restored locks → reconcile from REST (accounts, positions, orders, today's trades) → missed reset →
@@ -395,7 +395,7 @@ class Daemon(StatusProviderMixin):
         self.pipeline.dispatch(self.engine.apply_reset(now))
         self._record_reset(now, at_start=True)
         # Before the reconcile re-reads today's trades: those handled before only rebuild state,
-        # and the guard's own orders stay its own (SPEC §5, §7 step 4).
+        # and the guard's own orders stay its own (docs/rules.md; docs/operations.md, start-up step 4).
         if self.engine.trading_day is not None and self.engine.day_start is not None:
             self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
                 self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))

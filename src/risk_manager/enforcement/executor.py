@@ -1,6 +1,6 @@
 """Executes engine actions against the broker: the kill switch's hands.
 
-Guarantees (SPEC §5, §8):
+Guarantees (docs/rules.md "Locks", docs/operations.md):
 - A lock is written durably before any broker call of the same batch (`submit` persists SetLock
   synchronously, then schedules calls); a Flatten also gets a durable intent first, so a crash
   anywhere is completed by the restart (`resume_intent`).
@@ -16,7 +16,7 @@ Guarantees (SPEC §5, §8):
   REST rate budget serves it before ordinary reads (a reconcile storm cannot delay a close).
 - Every step is audited with monotonic-ns timings: event received, decided, sent, response,
   confirmed.
-- The guard's own orders (SPEC §5): before each closeContract/partialCloseContract the order the
+- The guard's own orders (docs/rules.md): before each closeContract/partialCloseContract the order the
   server will create is announced to the own-order book, Order/place carries the guard's custom
   tag and its returned id is recorded; a flatten never cancels the guard's own closes.
 - The outcome says what happened: "ok" (our call did it), "refused" (the broker refused the call

@@ -1,4 +1,4 @@
-"""`risk-manager admin …`: everything the admin does (SPEC §3, §4). Scriptable; exit 0 = done.
+"""`risk-manager admin …`: everything the admin does (docs/operations.md, docs/rules.md). Scriptable; exit 0 = done.
 
 Config edits go through `config.edit` (validated first, comments kept, atomic write with `.bak`);
 commands that act on the running daemon (lock, unlock, `--now`) log in to its status API with the
