@@ -1,1 +1,1 @@
-"""Benchmarks of SPEC §8: `uv run python -m bench <name> [args]`; each prints ONE JSON line."""
+"""Benchmarks of the performance targets (bench/README.md): `uv run python -m bench <name> [args]`; each prints ONE JSON line."""

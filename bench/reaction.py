@@ -12,7 +12,7 @@ user-hub records) and the daemon's own journal (all `time.monotonic_ns()`, one m
 - `emit_to_cancel` (the headline, issue 7's definition): the simulator writes the order's first
   working GatewayUserOrder record (Pending/Open) to the daemon's user-hub WebSocket → the
   /api/Order/cancel request for that order arrives. Directly comparable to `floor`.
-- `received_to_cancel` (SPEC §8's wording): the order event received by the daemon (its journal's
+- `received_to_cancel` (the target's wording): the order event received by the daemon (its journal's
   `received_ns`) → cancel request arrived; `emit_to_received` is the share before it (the wire,
   the daemon's frame read and decode up to the timestamp).
 - `place_to_cancel`: /api/Order/place request arrived → cancel arrived; `place_to_emit` is the

@@ -1,4 +1,4 @@
-"""Rule evaluation per event (SPEC §8 target: p99 ≤ 100 µs): one account, 10 open positions, all 13
+"""Rule evaluation per event (target: p99 ≤ 100 µs): one account, 10 open positions, all 13
 rules enabled with limits the stream never reaches, so every rule runs its full check each event.
 
 Event mix like a live feed: mostly quotes on held contracts, plus position, order and trade updates.

@@ -4,7 +4,7 @@ Against the simulator (in this process) on loopback, one guarded account. `cold`
 an empty state dir (store created, contracts fetched); `warm` runs reuse the state of the run
 before (what a service restart sees). Each run is stopped with SIGTERM and must exit 0.
 Readiness is polled every 10 ms, so figures carry up to ~10 ms of polling granularity. The last
-warm run also measures idle CPU (SPEC §8: ≤ 1 %): the ready daemon's utime+stime over
+warm run also measures idle CPU (target ≤ 1 %, bench/README.md): the ready daemon's utime+stime over
 `--idle-seconds`, one account, no market activity.
 
     uv run python -m bench startup [--runs 5]

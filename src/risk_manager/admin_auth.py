@@ -1,4 +1,4 @@
-"""The admin password: scrypt hash in `admin_password.hash` (SPEC §4), mode 0600.
+"""The admin password: scrypt hash in `admin_password.hash` (docs/operations.md), mode 0600.
 
 Hash string format (one line, parameters travel with the hash so they can be raised later):
 ``scrypt$<n>$<r>$<p>$<salt b64>$<key b64>``.

@@ -1,4 +1,4 @@
-"""The `risk-manager` command line (SPEC §3). Stable: tests and docs rely on these names.
+"""The `risk-manager` command line (README "Command reference"). Stable: tests and docs rely on these names.
 
 Each command imports its implementation lazily so `risk-manager --help` and the light commands
 start fast and never pay for the dashboard or the simulator.
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+import risk_manager.cli_help  # noqa: F401  (flags show as flags in --help)
 
 app = typer.Typer(
     name="risk-manager",
@@ -78,25 +80,29 @@ def run(config: ConfigDir = None) -> None:
     raise typer.Exit(run_daemon(config_dir=config))
 
 
+StatusUrl = Annotated[Optional[str], typer.Option(
+    help="Status API of the daemon (default: the running daemon of --config, else daemon.status_api).")]
+
+
 @app.command()
-def dashboard(
-    url: Annotated[str, typer.Option(help="Status API of the daemon.")] = "http://127.0.0.1:8765",
-) -> None:
+def dashboard(url: StatusUrl = None, config: ConfigDir = None) -> None:
     """The trader's live, read-only dashboard."""
+    from risk_manager.ui.admin_support import find_daemon_url
     from risk_manager.ui.dashboard import run_dashboard
 
-    raise typer.Exit(run_dashboard(url=url))
+    raise typer.Exit(run_dashboard(url=find_daemon_url(url, config)))
 
 
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    url: Annotated[str, typer.Option(help="Status API of the daemon.")] = "http://127.0.0.1:8765",
+    url: StatusUrl = None, config: ConfigDir = None,
 ) -> None:
     """One-shot health and lock summary."""
+    from risk_manager.ui.admin_support import find_daemon_url
     from risk_manager.ui.status_cmd import run_status
 
-    raise typer.Exit(run_status(url=url, as_json=as_json))
+    raise typer.Exit(run_status(url=find_daemon_url(url, config), as_json=as_json))
 
 
 @config_app.command("validate")

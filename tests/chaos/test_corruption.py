@@ -1,4 +1,4 @@
-"""Damaged state and config: the daemon keeps guarding (SPEC §7 step 2, §4 hot reload, §8).
+"""Damaged state and config: the daemon keeps guarding (docs/operations.md: start-up step 2, hot reload).
 
 One account is locked by a real R03 breach, then, in turn: the journal file is truncated; the
 SQLite store is overwritten with garbage (locks are the one thing only the store knew, so the R03

@@ -1,4 +1,4 @@
-"""Gateway faults injected exactly while a breach is being enforced (SPEC §8).
+"""Gateway faults injected exactly while a breach is being enforced (docs/operations.md, gateway faults).
 
 The real daemon (in-process) guards several simulator accounts with R03 (loss limit $50). For each
 scenario, on its own account: the trader holds 2 MNQ and a resting order, the faults are switched

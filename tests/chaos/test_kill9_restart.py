@@ -1,4 +1,4 @@
-"""kill -9 of the daemon at random points of a scripted trading day, then restart (SPEC §8).
+"""kill -9 of the daemon at random points of a scripted trading day, then restart (docs/operations.md).
 
 One simulator (this process) and one `risk-manager run` subprocess guarding two accounts: A with
 R03 loss limit $150 (it breaches somewhere in the day and stays locked until the reset), B with a

@@ -1,6 +1,6 @@
 """Enforcement is not queued behind reconciliation reads for the REST rate budget.
 
-The real daemon (in-process) guards 50 simulator accounts (SPEC's most); the simulator enforces
+The real daemon (in-process) guards 50 simulator accounts (the most the guard is specified for); the simulator enforces
 the gateway's real limit (200 requests / 60 s, HTTP 429 beyond). Start-up reads every account in
 full (1 + 3 × 50) and then sweeps the quiet ones, which exhausts the share of the budget reads may
 use, so the sweep waits for the 60 s window. A user-hub reconnect then reconciles the account at

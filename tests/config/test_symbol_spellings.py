@@ -1,6 +1,6 @@
 """Every spelling of an instrument names the same instrument in R02 `limits` and R11
 `blocked_symbols`; a name of no known instrument is a config error with file, line, field and a
-did-you-mean (SPEC §5 R11 and "Symbols")."""
+did-you-mean (docs/rules.md, R11 and "Common to every rule")."""
 
 import json
 from importlib import resources

@@ -1,4 +1,4 @@
-"""The guard knows its own orders, and a restart never re-fires an event rule (SPEC §5, §7).
+"""The guard knows its own orders, and a restart never re-fires an event rule (docs/rules.md; docs/operations.md, start-up step 4).
 
 Real simulator + real daemon in-process + real SQLite:
 - the lock gate never cancels the guard's own closing order (closeContract returns no order id,

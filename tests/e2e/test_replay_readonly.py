@@ -1,6 +1,6 @@
 """`risk-manager replay` reads the daemon's files without changing them, and a journal the daemon
 cannot use (what the old replay left behind, or a newer schema) is moved aside at start-up while
-the daemon keeps guarding (SPEC §7 step 2, §8)."""
+the daemon keeps guarding (docs/operations.md, start-up step 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Marks from partial quotes (SPEC §5 Mark, reference quirk 10): the last print while the book still
+"""Marks from partial quotes (docs/rules.md "Unrealized P&L", reference quirk 10): the last print while the book still
 holds it, the mid of bid/ask when lastPrice is absent, too old, or the book has moved off it."""
 
 from __future__ import annotations

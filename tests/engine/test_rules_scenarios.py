@@ -1,4 +1,4 @@
-"""The acceptance scenarios of issue 3, one named test each (SPEC §5)."""
+"""The acceptance scenarios of issue 3, one named test each (docs/rules.md)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import stat
 import subprocess
@@ -91,8 +92,9 @@ def test_rules_set_tighten_applies_now_and_keeps_comments(config_dir):
     assert (config_dir / "risk_config.yaml.bak").exists()
 
 
-def test_rules_set_loosen_waits_for_reset(config_dir):
-    result = run("rules", "set", "max_contracts", "limit", "8", "--config", config_dir, "--url", free_url())
+def test_rules_set_loosen_waits_for_reset(config_dir, pw_env):
+    result = run("rules", "set", "max_contracts", "limit", "8", "--config", config_dir, "--url", free_url(),
+                 env=pw_env)
     assert result.exit_code == 0, result.output
     assert "loosens" in result.output and "max_contracts.limit: 5 → 8" in result.output
     assert "next daily reset (17:00 America/Chicago)" in result.output
@@ -148,17 +150,65 @@ def test_rules_now_daemon_not_running_leaves_file_untouched(config_dir, pw_env):
     assert risk_text(config_dir) == before
 
 
-def test_rules_disable_then_enable(config_dir):
+def test_rules_disable_then_enable(config_dir, pw_env):
     url = free_url()
-    result = run("rules", "disable", "no_stop_loss_grace", "--config", config_dir, "--url", url)
+    result = run("rules", "disable", "no_stop_loss_grace", "--config", config_dir, "--url", url, env=pw_env)
     assert result.exit_code == 0, result.output
     assert "loosens" in result.output and "no_stop_loss_grace.enabled: yes → no" in result.output
     result = run("rules", "enable", "no_stop_loss_grace", "--config", config_dir, "--url", url)
     assert result.exit_code == 0 and "takes effect now" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rules", "set", "max_contracts", "limit", "8"),
+        ("rules", "set", "R01", "limit", "8"),
+        ("rules", "disable", "daily_realized_loss"),
+        ("rules", "disable", "R03"),
+    ],
+)
+def test_loosening_at_reset_needs_the_password(config_dir, pw_env, args):
+    # Deferred to the reset is still loosening: no password, wrong password -> file untouched.
+    before = risk_text(config_dir)
+    result = run(*args, "--config", config_dir, "--url", free_url(), input="not-the-password\n")
+    assert result.exit_code == 1 and "wrong admin password" in result.output, result.output
+    result = run(*args, "--config", config_dir, "--url", free_url(), env={"RISK_MANAGER_ADMIN_PASSWORD": "guess-123"})
+    assert result.exit_code == 1 and "wrong admin password" in result.output, result.output
+    assert risk_text(config_dir) == before
+    result = run(*args, "--config", config_dir, "--url", free_url(), env=pw_env)
+    assert result.exit_code == 0 and "next daily reset" in result.output, result.output
+    assert risk_text(config_dir) != before
+
+
+def test_loosening_without_a_password_set_is_refused(config_dir):
+    before = risk_text(config_dir)
+    result = run("rules", "disable", "R08", "--config", config_dir, "--url", free_url())
+    assert result.exit_code == 1 and "set-password" in result.output
+    assert risk_text(config_dir) == before
+
+
+def test_tightening_needs_no_password(config_dir, pw_env):
+    # No env, no input: a prompt would abort the command.
+    for args in (("rules", "set", "R01", "limit", "2"), ("rules", "enable", "R13"),
+                 ("rules", "set", "daily_realized_loss", "loss_limit", "400")):
+        result = run(*args, "--config", config_dir, "--url", free_url())
+        assert result.exit_code == 0 and "takes effect now" in result.output, result.output
+    text = risk_text(config_dir)
+    assert "limit: 2" in text and "loss_limit: 400" in text
+
+
+def test_rules_by_id_and_by_name_edit_the_same_block(config_dir, pw_env):
+    result = run("rules", "set", "r2", "unknown_symbol_action", "block", "--config", config_dir, "--url", free_url(),
+                 env=pw_env)
+    assert result.exit_code == 0 and "rules.max_contracts_per_instrument.unknown_symbol_action" in result.output, \
+        result.output
+    result = run("rules", "set", "R99", "limit", "1", "--config", config_dir, "--url", free_url())
+    assert result.exit_code == 1 and "unknown rule 'R99'" in result.output
+
+
 # --- accounts ---------------------------------------------------------------------------------
-def test_accounts_list_add_remove(config_dir, live_api):
+def test_accounts_list_add_remove(config_dir, live_api, pw_env):
     api, _ = live_api
     result = run("accounts", "add", "PRAC-V2-1-123", "--config", config_dir, "--url", api.url)
     assert result.exit_code == 0, result.output
@@ -168,8 +218,20 @@ def test_accounts_list_add_remove(config_dir, live_api):
     result = run("accounts", "list", "--config", config_dir, "--url", api.url)
     assert result.exit_code == 0, result.output
     assert "PRAC-V2-1-123" in result.output and "$50,000.00" in result.output and "777" in result.output
-    result = run("accounts", "remove", "777", "--config", config_dir)
+    result = run("accounts", "remove", "777", "--config", config_dir, env=pw_env)
     assert result.exit_code == 0 and "id: 777" not in (config_dir / "accounts.yaml").read_text()
+
+
+def test_accounts_remove_needs_the_password(config_dir):
+    admin_auth.set_password(config_dir, PASSWORD)
+    before = (config_dir / "accounts.yaml").read_text()
+    result = run("accounts", "remove", "PRAC-V2-123456-12345678", "--config", config_dir,
+                 env={"RISK_MANAGER_ADMIN_PASSWORD": "guess-123"})
+    assert result.exit_code == 1 and "wrong admin password" in result.output
+    assert (config_dir / "accounts.yaml").read_text() == before
+    result = run("accounts", "remove", "PRAC-V2-123456-12345678", "--config", config_dir, input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "PRAC-V2-123456-12345678" not in (config_dir / "accounts.yaml").read_text()
 
 
 def test_accounts_bad_input(config_dir):
@@ -259,7 +321,7 @@ def test_lock_prompts_for_password(config_dir, live_api, pw_env):
         (("lock", "123", "--until", "1h", "--until-reset"), "not both"),
         (("unlock", "123"), "--reason TEXT is required"),
         (("unlock", "999", "--reason", "x"), "unknown account '999'"),
-        (("unlock", "123", "--reason", "nothing locked"), "no active lock"),
+        (("unlock", "123", "--reason", "nothing locked"), "Nothing to unlock on PRAC-V2-1-123 (123)"),
     ],
 )
 def test_lock_unlock_bad_input(config_dir, live_api, pw_env, args, fragment):
@@ -289,3 +351,38 @@ def test_admin_mounted_in_main_cli(config_dir):
                            str(config_dir), "--url", free_url()], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "daily_realized_loss" in proc.stdout
+
+
+def test_unlock_with_nothing_to_unlock_lists_the_active_locks(config_dir, live_api, pw_env):
+    api, daemon = live_api
+    result = run("lock", "123", "--reason", "done for today", "--config", config_dir, "--url", api.url, env=pw_env)
+    assert result.exit_code == 0, result.output
+    # By name or by id, the rule has no lock here: refused before the password, the locks listed.
+    for ref in ("daily_realized_loss", "R03"):
+        result = run("unlock", "123", "--rule", ref, "--reason", "x", "--config", config_dir, "--url", api.url)
+        assert result.exit_code == 1, result.output
+        assert "Nothing to unlock on PRAC-V2-1-123 (123) for R03" in result.output
+        assert "Active locks:" in result.output and "manual" in result.output and "done for today" in result.output
+    assert daemon.accounts[123]["locked"] and daemon.calls[-1][0] == "lock"
+    result = run("unlock", "123", "--rule", "MANUAL", "--reason", "ok", "--config", config_dir, "--url", api.url,
+                 env=pw_env)
+    assert result.exit_code == 0 and daemon.calls[-1] == ("unlock", (123, "ok", "admin@127.0.0.1", "manual"))
+
+
+@pytest.mark.parametrize("argv", [["demo", "--help"], ["status", "--help"], ["admin", "accounts", "test", "--help"]])
+def test_boolean_flags_show_as_flags_in_help(argv):
+    proc = subprocess.run([sys.executable, "-m", "risk_manager", *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "<bool>" not in proc.stdout and "--help" in proc.stdout
+
+
+def test_accounts_test_prints_no_debug_lines(config_dir, sim):
+    _point_at(config_dir, sim)
+    proc = subprocess.run([sys.executable, "-m", "risk_manager", "admin", "accounts", "test", "--config",
+                           str(config_dir)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROJECTX_API_KEY": "sim-key", "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Login OK: 2 active account(s)" in proc.stdout
+    for noise in ("debug", "gateway call", "gateway login ok"):
+        assert noise not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

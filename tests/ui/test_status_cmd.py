@@ -50,3 +50,63 @@ def test_status_daemon_not_running():
     result = CliRunner().invoke(app, ["status", "--json", "--url", url])
     assert result.exit_code == 1
     assert json.loads(result.stdout.splitlines()[0])["running"] is False
+
+
+def _status_api_in(config_dir, address: str) -> None:
+    path = config_dir / "accounts.yaml"
+    path.write_text(path.read_text().replace("status_api: 127.0.0.1:8765", f"status_api: {address}"))
+
+
+def _runtime_file(config_dir, url: str, pid: int) -> None:
+    state = config_dir / "state"
+    state.mkdir(exist_ok=True)
+    (state / "daemon.json").write_text(json.dumps({"pid": pid, "status_url": url, "started_at": "x"}))
+
+
+def test_status_config_reads_the_address_from_accounts_yaml(live_api, config_dir):
+    api, _ = live_api
+    _status_api_in(config_dir, api.url.removeprefix("http://"))
+    result = CliRunner().invoke(app, ["status", "--config", str(config_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"at {api.url}" in result.output and "PRAC-V2-1-123 (123)" in result.output
+
+
+def test_status_finds_the_running_daemon_by_its_runtime_file(live_api, config_dir, monkeypatch):
+    import os
+
+    api, _ = live_api
+    _status_api_in(config_dir, f"127.0.0.1:{free_port()}")  # the file says another port: the runtime file wins
+    _runtime_file(config_dir, api.url, os.getpid())
+    result = CliRunner().invoke(app, ["status", "--config", str(config_dir)])
+    assert result.exit_code == 0 and f"at {api.url}" in result.output, result.output
+    # Neither --url nor --config: the default config dir ($RISK_MANAGER_CONFIG here).
+    monkeypatch.setenv("RISK_MANAGER_CONFIG", str(config_dir))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 0 and f"at {api.url}" in result.output, result.output
+    # One login per instance: the default dir holds one config dir per login.
+    monkeypatch.setenv("RISK_MANAGER_CONFIG", str(config_dir.parent))
+    result = CliRunner().invoke(app, ["status", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["accounts"][0]["id"] == 123
+
+
+def test_status_ignores_a_stale_runtime_file(live_api, config_dir):
+    api, _ = live_api
+    _status_api_in(config_dir, api.url.removeprefix("http://"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    _runtime_file(config_dir, f"http://127.0.0.1:{free_port()}", int(dead))
+    result = CliRunner().invoke(app, ["status", "--config", str(config_dir)])
+    assert result.exit_code == 0 and f"at {api.url}" in result.output, result.output
+
+
+def test_dashboard_takes_config_too(live_api, config_dir, monkeypatch):
+    import os
+
+    import risk_manager.ui.dashboard as dashboard
+
+    api, _ = live_api
+    _runtime_file(config_dir, api.url, os.getpid())
+    opened: list[str] = []  # the address resolution is under test here, not the Textual app
+    monkeypatch.setattr(dashboard, "run_dashboard", lambda url: opened.append(url) or 0)
+    result = CliRunner().invoke(app, ["dashboard", "--config", str(config_dir)])
+    assert result.exit_code == 0 and opened == [api.url], result.output

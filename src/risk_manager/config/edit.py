@@ -1,4 +1,4 @@
-"""Round-trip edits of the config files for the admin CLI (SPEC §4).
+"""Round-trip edits of the config files for the admin CLI (docs/rules.md: tighten now, loosen at the reset).
 
 Every edit loads the file with ruamel.yaml's round-trip loader (comments, key order and quoting
 survive), changes one value, validates the WHOLE resulting text with the models exactly as the

@@ -1,4 +1,4 @@
-"""Load and validate the config directory (SPEC §4): accounts.yaml + risk_config.yaml.
+"""Load and validate the config directory (docs/rules.md, docs/operations.md): accounts.yaml + risk_config.yaml.
 
 YAML is read with ruamel.yaml's round-trip loader so every value keeps its line and column; each
 pydantic error `loc` is walked down that tree to point at the offending key. All problems of both

@@ -1,4 +1,4 @@
-"""Config models for `risk_config.yaml` and `accounts.yaml` (SPEC §4). Field names are stable.
+"""Config models for `risk_config.yaml` and `accounts.yaml` (docs/rules.md). Field names are stable.
 
 Every model forbids unknown keys, so a typo is an error that names the field, not a silently
 ignored setting. A rule block left out of `risk_config.yaml` takes its defaults with
@@ -153,7 +153,7 @@ class DailyUnrealizedLoss(RuleBase):
 
 # --- R05 ---------------------------------------------------------------------------------
 class MaxUnrealizedProfit(Strict):
-    """R05. Its `mode` picks the trigger (as in SPEC §4); enforce/alert is `action_mode`."""
+    """R05. Its `mode` picks the trigger (see docs/rules.md); enforce/alert is `action_mode`."""
 
     enabled: bool = True
     mode: Literal["profit_target", "breakeven"] = "profit_target"
@@ -296,7 +296,7 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "daily_realized_profit": DailyRealizedProfit,
 }
 
-#: Rule ids (R01…R13) by config key, in SPEC order.
+#: Rule ids (R01…R13) by config key, in rule-id order.
 RULE_IDS: dict[str, str] = {name: f"R{i:02d}" for i, name in enumerate(RULE_MODELS, start=1)}
 
 

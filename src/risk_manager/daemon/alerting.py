@@ -18,7 +18,7 @@ from risk_manager.engine.actions import Action, Alert
 
 log = logging.getLogger(__name__)
 
-#: A limit is "nearly reached" from this share of it on (SPEC: warn once at 80 %).
+#: A limit is "nearly reached" from this share of it on (README "Alerts": warn once at 80 %).
 WARN_PCT = 80.0
 #: Alert actions with these rule ids are daemon conditions sent as their own notification kind.
 DAEMON_ALERT_RULES = frozenset({"blind"})

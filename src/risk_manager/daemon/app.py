@@ -1,4 +1,4 @@
-"""The daemon: composition root (SPEC §7).
+"""The daemon: composition root (docs/operations.md, "Start-up, reconnect and gateway faults").
 
 Start-up, in this order: config → store → authenticate → resolve accounts → contracts → engine with
 restored locks → reconcile from REST (accounts, positions, orders, today's trades) → missed reset →
@@ -192,6 +192,7 @@ class Daemon(StatusProviderMixin):
         self._make_files_private()
         for warning in self.config.warnings:
             log.warning("config: %s", warning)
+        self._check_status_port()  # before the gateway: a taken port is one clear line, at once
         self._open_store()
         await self._start_alerts()
         if self.alerts is not None:
@@ -251,6 +252,9 @@ class Daemon(StatusProviderMixin):
         log.info("stopped")
 
     async def _close_resources(self) -> None:
+        for hub in (self.user_hub, self.market_hub):  # a failed start-up may have started them
+            if hub is not None:
+                await hub.stop()
         if self.alerts is not None:  # after the drain: the last enforcement alerts go out too
             await self.alerts.stop()
             self.alerts = None
@@ -433,7 +437,7 @@ class Daemon(StatusProviderMixin):
         self.pipeline.dispatch(self.engine.apply_reset(now))
         self._record_reset(now, at_start=True)
         # Before the reconcile re-reads today's trades: those handled before only rebuild state,
-        # and the guard's own orders stay its own (SPEC §5, §7 step 4).
+        # and the guard's own orders stay its own (docs/rules.md; docs/operations.md, start-up step 4).
         if self.engine.trading_day is not None and self.engine.day_start is not None:
             self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
                 self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
@@ -495,8 +499,23 @@ class Daemon(StatusProviderMixin):
         host, _, port = self.config.accounts.daemon.status_api.rpartition(":")
         self.status_api = StatusAPI(self, host=host.strip("[]"), port=int(port), clock=self.clock,
                                     password_file=self.config.dir / "admin_password.hash")
-        await self.status_api.start()
+        try:
+            await self.status_api.start()
+        except OSError as exc:  # taken since the early check
+            from risk_manager.daemon.port_owner import bind_problem
+
+            self.status_api = None
+            raise StartupError(bind_problem(host.strip("[]"), int(port), exc)) from None
         self.status_url = self.status_api.url
+
+    def _check_status_port(self) -> None:
+        from risk_manager.daemon.port_owner import bind_problem, probe
+
+        assert self.config is not None
+        host, _, port = self.config.accounts.daemon.status_api.rpartition(":")
+        problem = probe(host.strip("[]"), int(port))
+        if problem is not None:
+            raise StartupError(bind_problem(host.strip("[]"), int(port), problem))
 
     def _write_runtime_file(self) -> None:
         assert self.config is not None

@@ -80,3 +80,22 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return path
+
+
+def quiet_logging(level: int = logging.WARNING) -> None:
+    """For one-shot commands (`admin accounts test`): structlog's default prints every debug
+    line to stdout; route it through stdlib logging and show warnings and errors only, on stderr."""
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, structlog.stdlib.add_log_level, redact_processor,
+                    structlog.dev.ConsoleRenderer(colors=False)],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    if not any(getattr(h, _HANDLER_TAG, False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        setattr(handler, _HANDLER_TAG, True)
+        root.addHandler(handler)
+    root.setLevel(level)

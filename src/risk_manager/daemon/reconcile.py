@@ -1,4 +1,4 @@
-"""Reconciliation: bring the engine in line with REST after start-up and every gap (SPEC §7).
+"""Reconciliation: bring the engine in line with REST after start-up and every gap (docs/operations.md, "Start-up, reconnect and gateway faults").
 
 The gateway allows 200 requests a minute for everything, and a full read of an account costs three
 (Trade/search, Position/searchOpen, Order/searchOpen). With dozens of guarded accounts, reading all
@@ -19,7 +19,7 @@ that finds a breach waiting for the window. So a reconcile spends reads where mo
 
 Events fed from REST go through the pipeline like hub events (journal first); trades are
 de-duplicated by id, so reading one twice is harmless, and a trade the daemon handled before a
-restart only rebuilds state (the engine runs no event rule on it: SPEC §7 step 4).
+restart only rebuilds state (the engine runs no event rule on it: docs/operations.md, start-up step 4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The daemon's local status API (SPEC §3, docs/status-api.md): aiohttp on 127.0.0.1 only.
+"""The daemon's local status API (docs/status-api.md): aiohttp on 127.0.0.1 only.
 
 Read-only routes (`/status`, `/events`, `/metrics`) serve the dashboard and `risk-manager status`;
 `/admin/*` routes need a session token obtained with the admin password.

@@ -1,6 +1,6 @@
 """Executes engine actions against the broker: the kill switch's hands.
 
-Guarantees (SPEC §5, §8):
+Guarantees (docs/rules.md "Locks", docs/operations.md):
 - A lock is written durably before any broker call of the same batch (`submit` persists SetLock
   synchronously, then schedules calls); a Flatten also gets a durable intent first, so a crash
   anywhere is completed by the restart (`resume_intent`).
@@ -16,7 +16,7 @@ Guarantees (SPEC §5, §8):
   REST rate budget serves it before ordinary reads (a reconcile storm cannot delay a close).
 - Every step is audited with monotonic-ns timings: event received, decided, sent, response,
   confirmed.
-- The guard's own orders (SPEC §5): before each closeContract/partialCloseContract the order the
+- The guard's own orders (docs/rules.md): before each closeContract/partialCloseContract the order the
   server will create is announced to the own-order book, Order/place carries the guard's custom
   tag and its returned id is recorded; a flatten never cancels the guard's own closes.
 - The outcome says what happened: "ok" (our call did it), "refused" (the broker refused the call
@@ -174,10 +174,12 @@ class Executor:
             if isinstance(action, SetLock):
                 self._ledger.upsert_lock(action.lock)
                 self._audit("lock_set", action, Timings(received_ns, decided))
+                _log_lock(action, Timings(received_ns, decided))
             elif isinstance(action, ClearLock):
                 self._ledger.delete_lock(action.account_id, action.rule,
                                          cleared_by=action.cleared_by, reason=action.reason)
                 self._audit("lock_cleared", action, Timings(received_ns, decided))
+                _log_unlock(action, Timings(received_ns, decided))
             elif isinstance(action, Alert):
                 self._audit("alert", action, Timings(received_ns, decided),
                             would_have=[_action_name(a) for a in action.would_have])
@@ -571,6 +573,7 @@ class Executor:
         outcome = result.outcome
         phase = {OK: "confirmed", REFUSED: "refused"}.get(outcome, "failed")
         self._audit(phase, job.action, job.timings, intent_id=job.intent_id, notes=job.notes)
+        _log_enforcement(job, outcome, result.error)
         record = {
             "ts": self._clock.now().isoformat(),
             "account_id": job.action.account_id,
@@ -611,6 +614,42 @@ class Executor:
             )
         except Exception:  # the audit log must never stop enforcement
             log.exception("audit write failed")
+
+
+# -- the daemon log: one line per lock, unlock and enforcement (console, file, journal) ------
+def _span_ms(start_ns: int, end_ns: int) -> str:
+    return f"{(end_ns - start_ns) / 1e6:.1f}" if start_ns and end_ns else "-"
+
+
+def _timing_fields(t: Timings) -> str:
+    """decide = event received -> decision, call = request sent -> broker reply, total = event ->
+    confirmed (or reply): the numbers an admin asks for first."""
+    total = t.latency_ms()
+    return (f"decide_ms={_span_ms(t.received_ns, t.decided_ns)} call_ms={_span_ms(t.sent_ns, t.response_ns)} "
+            f"total_ms={'-' if total is None else f'{total:.1f}'}")
+
+
+def _log_lock(action: SetLock, t: Timings) -> None:
+    lock = action.lock
+    log.warning("lock set: account=%s rule=%s symbol=%s kind=%s ends=%s until=%s by=%s %s reason=%r",
+                lock.account_id, lock.rule, lock.symbol or "-", lock.kind.value, lock.ends.value,
+                lock.until.isoformat() if lock.until else "-", lock.set_by, _timing_fields(t), lock.reason)
+
+
+def _log_unlock(action: ClearLock, t: Timings) -> None:
+    log.warning("lock cleared: account=%s rule=%s by=%s %s reason=%r",
+                action.account_id, action.rule, action.cleared_by, _timing_fields(t), action.reason)
+
+
+def _log_enforcement(job: _Job, outcome: str, error: str | None) -> None:
+    action = job.action
+    symbol = getattr(action, "contract_id", None) or ("all" if isinstance(action, Flatten) else "-")
+    target = getattr(action, "order_id", None)
+    log.log(logging.ERROR if outcome == FAILED else logging.WARNING,
+            "enforcement: account=%s rule=%s symbol=%s action=%s%s outcome=%s %s reason=%r%s",
+            action.account_id, action.rule, symbol, _action_name(action),
+            f" order={target}" if target is not None else "", outcome, _timing_fields(job.timings),
+            action.reason, f" error={error!r}" if error else "")
 
 
 def _matches(item: Order | Position, contract_id: str | None) -> bool:

@@ -1,4 +1,4 @@
-"""Classify a failed broker call into what the executor should do next (SPEC §8 gateway faults).
+"""Classify a failed broker call into what the executor should do next (docs/operations.md, gateway faults).
 
 Classification is by shape rather than by importing the gateway's exception classes, so the kill
 switch keeps working whatever the client raises: an HTTP status attribute, a `retry_after`

@@ -58,7 +58,7 @@ class Ledger(Protocol):
 
 
 class OwnOrderBook(Protocol):
-    """The orders the guard itself placed (SPEC §5): it never cancels its own closes, and their
+    """The orders the guard itself placed (docs/rules.md): it never cancels its own closes, and their
     fills are not the trader's trades. Backed by the engine's state; the daemon persists it."""
 
     def expect_close(self, account_id: int, contract_id: str) -> None:

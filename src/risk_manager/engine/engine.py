@@ -367,7 +367,7 @@ class RiskEngine:
 
     def restore_handled_trades(self, trades: Any) -> None:
         """Start-up: trades whose event rules ran before (iterable of (account, trade id)); when
-        they are read again they rebuild state only (SPEC §7 step 4)."""
+        they are read again they rebuild state only (docs/operations.md, start-up step 4)."""
         for account_id, trade_id in trades:
             self.state(account_id).handled_before.add(trade_id)
 

@@ -1,6 +1,6 @@
 """The guard's own orders in one account, and the trades it already handled before a restart.
 
-The guard must tell its own orders from the trader's (SPEC §5): it never cancels its own closes,
+The guard must tell its own orders from the trader's (docs/rules.md, "Common to every rule"): it never cancels its own closes,
 and fills of orders it placed are not the trader's trades (R06). Two ways in:
 
 - Order/place returns the order id (R12 stops), and those orders carry the guard's custom tag, so

@@ -1,4 +1,4 @@
-"""Tighten now, loosen at the next reset (SPEC §4): which config changes loosen a limit.
+"""Tighten now, loosen at the next reset (docs/rules.md): which config changes loosen a limit.
 
 `looser_changes(old, new)` lists every change that makes a rule less strict (or disables it); those
 wait for the next daily reset unless the admin applies them `--now`. Everything else applies at once.

@@ -290,7 +290,7 @@ class AccountState:
         times = self._exec_times
         return bisect_right(times, now) - bisect_right(times, now - timedelta(seconds=seconds))
 
-    # -- the trader's executions: fills of the guard's own orders never count (SPEC §5) --
+    # -- the trader's executions: fills of the guard's own orders never count (docs/rules.md) --
     def _own_execution(self, key: object) -> bool:
         return isinstance(key, tuple) and key[0] == "order" and key[1] in self.own_orders
 

@@ -1,1 +1,1 @@
-"""Scheduler: trading day and resets, CME holiday calendar, session windows (SPEC §6)."""
+"""Scheduler: trading day and resets, CME holiday calendar, session windows (docs/rules.md)."""

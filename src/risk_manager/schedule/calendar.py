@@ -1,4 +1,4 @@
-"""CME holidays and early closes, from the data file shipped with the package (SPEC §6).
+"""CME holidays and early closes, from the data file shipped with the package (docs/rules.md, "Trading day, reset and sessions").
 
 Dates are calendar dates in America/Chicago; early-close times are Chicago wall-clock times.
 The data file documents which days are full closures and which close early, and why.

@@ -1,4 +1,4 @@
-"""The trading day (SPEC §6): from `reset_time` in `timezone` to the next reset.
+"""The trading day (docs/rules.md): from `reset_time` in `timezone` to the next reset.
 
 A trading day is named by the calendar date on which it ends (CME convention: Sunday 17:00 CT ..
 Monday 17:00 CT is Monday's trading day). With a midnight reset the day that starts at 00:00 on D

@@ -10,7 +10,7 @@
 - `service.notify` — what the daemon calls (all no-ops returning False outside systemd, never raise):
 
       from risk_manager.service import notify
-      notify.ready()                  # after the status API serves (SPEC §7 step 7)
+      notify.ready()                  # after the status API serves (docs/operations.md, start-up step 7)
       task = asyncio.create_task(notify.watchdog_loop(healthy=lambda: ...))   # pings at interval/2
       notify.status("2 accounts, hubs connected")   # optional, shown by `systemctl status`
       notify.stopping()               # first thing on shutdown; then cancel the watchdog task

@@ -20,6 +20,11 @@ ConfigOpt = Annotated[
     Optional[Path],
     typer.Option("--config", help="Config directory the service reads (default: the system one)."),
 ]
+InstanceOpt = Annotated[
+    Optional[str],
+    typer.Option("--instance", help="One of several logins on this machine: risk-manager@NAME.service "
+                                    "with config in <config>/NAME (Linux)."),
+]
 Runner = Callable[[Sequence[str]], int]
 
 
@@ -44,8 +49,6 @@ def run_command(argv: Sequence[str]) -> int:
 
 def print_plan(plan: systemd.Plan) -> None:
     """The dry-run view: exactly the commands and the file `execute_plan` would run and write."""
-    for warning in plan.warnings:
-        typer.echo(f"warning: {warning}")
     for argv in plan.before:
         typer.echo(shlex.join(argv))
     if plan.unit_path is not None and plan.unit_text is not None:
@@ -94,38 +97,60 @@ def _linux_preflight(action: str) -> None:
         raise _fail(problem)
 
 
+def _refusal(plan: systemd.Plan) -> None:
+    """Say why the unit could not start as its user, and how to fix it."""
+    for problem in plan.problems:
+        typer.echo(f"error: {problem}", err=True)
+    typer.echo(f"The service would fail to start. {systemd.INSTALL_FIX}", err=True)
+
+
+def _check_instance(instance: str | None) -> None:
+    problem = systemd.check_instance_name(instance) if instance is not None else None
+    if problem:
+        raise _fail(problem)
+
+
 @app.command()
 def install(
     dry_run: DryRun = False,
     config: ConfigOpt = None,
     user: Annotated[str, typer.Option("--user", help="Account the Linux service runs as.")] = systemd.DEFAULT_USER,
-    force: Annotated[bool, typer.Option("--force", help="Install despite path warnings.")] = False,
+    instance: InstanceOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Install although the service user seems unable to "
+                                                        "run this installation.")] = False,
 ) -> None:
     """Install the service: auto-start at boot, restart on failure."""
     if _is_windows():
         _windows_install(config, dry_run)
         return
+    _check_instance(instance)
     config_dir = (config or systemd.DEFAULT_CONFIG_DIR).absolute()
-    spec = systemd.UnitSpec(exec_start=systemd.default_exec_start(config_dir), user=user, config_dir=config_dir)
-    plan = systemd.install_plan(spec)
+    # The template reads <config>/%i; systemd puts the instance name there.
+    exec_config = Path(f"{config_dir}/%i") if instance else config_dir
+    spec = systemd.UnitSpec(exec_start=systemd.default_exec_start(exec_config), user=user, config_dir=config_dir,
+                            env_paths=systemd.environment_paths(), template=instance is not None)
+    plan = systemd.install_plan(spec, instance=instance)
     if dry_run:
         print_plan(plan)
+        if plan.problems:
+            _refusal(plan)
+            raise typer.Exit(1)
         return
-    _linux_preflight("install")
-    if plan.warnings and not force:
-        for warning in plan.warnings:
-            typer.echo(f"error: {warning}", err=True)
+    if plan.problems and not force:  # first: the fix matters more than sudo or systemd
+        _refusal(plan)
         raise typer.Exit(1)
+    _linux_preflight("install")
     raise typer.Exit(execute_plan(plan))
 
 
 @app.command()
-def uninstall(dry_run: DryRun = False) -> None:
+def uninstall(dry_run: DryRun = False, instance: InstanceOpt = None) -> None:
     """Stop and remove the service (config, state and logs are kept)."""
     if _is_windows():
         _windows_uninstall(dry_run)
         return
-    plan = systemd.uninstall_plan()
+    _check_instance(instance)
+    plan = systemd.uninstall_plan(instance=instance)
     if dry_run:
         print_plan(plan)
         return
@@ -135,40 +160,44 @@ def uninstall(dry_run: DryRun = False) -> None:
 
 
 @app.command()
-def start() -> None:
+def start(instance: InstanceOpt = None) -> None:
     """Start the service now."""
-    _control("start")
+    _control("start", instance)
 
 
 @app.command()
-def stop() -> None:
+def stop(instance: InstanceOpt = None) -> None:
     """Stop the service (needs root / administrator)."""
-    _control("stop")
+    _control("stop", instance)
 
 
 @app.command()
-def status() -> None:
+def status(instance: InstanceOpt = None) -> None:
     """Is the service installed and running? Exit 0 only when it is running."""
     if _is_windows():
         state = _windows_call(lambda win: win.status())
         typer.echo(f"{_win().SERVICE_NAME}: {state}")
         raise typer.Exit(0 if state == "running" else 3)
+    _check_instance(instance)
     problem = systemd.systemd_problem()
     if problem:
         raise _fail(problem)
-    code = run_command(systemd.control_command("status"))
+    code = run_command(systemd.control_command("status", instance))
     if code == 4:
-        typer.echo(f"{systemd.UNIT_NAME} is not installed: sudo risk-manager service install")
+        unit = systemd.instance_unit(instance) if instance else systemd.UNIT_NAME
+        typer.echo(f"{unit} is not installed: sudo risk-manager service install"
+                   + (f" --instance {instance}" if instance else ""))
     raise typer.Exit(code)
 
 
-def _control(verb: str) -> None:
+def _control(verb: str, instance: str | None = None) -> None:
     if _is_windows():
         _windows_call(lambda win: win.start() if verb == "start" else win.stop())
         typer.echo(f"{_win().SERVICE_NAME}: {verb} done")
         return
+    _check_instance(instance)
     _linux_preflight(verb)
-    raise typer.Exit(run_command(systemd.control_command(verb)))
+    raise typer.Exit(run_command(systemd.control_command(verb, instance)))
 
 
 # --- Windows ----------------------------------------------------------------------------------

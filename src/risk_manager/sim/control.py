@@ -1,4 +1,4 @@
-"""The `/sim/` control API (SPEC §3): no auth, JSON, loopback only."""
+"""The `/sim/` control API (src/risk_manager/sim/README.md): no auth, JSON, loopback only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the engine hands out to persist: the guard's own orders and the trades it handled.
 
 `trades_seen` holds every trade whose event rules ran; after a restart those trades rebuild
-state only (SPEC §7 step 4). `own_orders` holds the orders the guard placed (SPEC §5).
+state only (docs/operations.md, start-up step 4). `own_orders` holds the orders the guard placed (docs/rules.md).
 """
 
 from __future__ import annotations

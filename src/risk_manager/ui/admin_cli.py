@@ -1,4 +1,4 @@
-"""`risk-manager admin …`: everything the admin does (SPEC §3, §4). Scriptable; exit 0 = done.
+"""`risk-manager admin …`: everything the admin does (docs/operations.md, docs/rules.md). Scriptable; exit 0 = done.
 
 Config edits go through `config.edit` (validated first, comments kept, atomic write with `.bak`);
 commands that act on the running daemon (lock, unlock, `--now`) log in to its status API with the
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+import risk_manager.cli_help  # noqa: F401  (flags show as flags in --help)
 from risk_manager import admin_auth
 from risk_manager.ui.admin_support import (
     admin_command,
@@ -28,6 +29,9 @@ from risk_manager.ui.admin_support import (
     daemon_url,
     fail,
     key_settings,
+    require_local_password,
+    rule_id,
+    rule_key,
     parse_until,
     resolve_account,
     rule_mode,
@@ -133,16 +137,42 @@ def rules_show(config: ConfigOpt = None, url: UrlOpt = None) -> None:
         typer.echo("Note: the daemon is not running, so current values and pending changes are unknown.")
 
 
+def _preview(config_dir: Path, edit: Any) -> Any:
+    """Run `edit(dir)` on a copy of the config files: (its result, the rules after it), nothing
+    written. None when it changes nothing or would be refused (the real run then reports it)."""
+    import shutil
+    import tempfile
+
+    from risk_manager.config.edit import EditError
+    from risk_manager.config.loader import ACCOUNTS_FILE, RISK_FILE
+
+    with tempfile.TemporaryDirectory(prefix="rm-preview-") as tmp:
+        for name in (RISK_FILE, ACCOUNTS_FILE):
+            if (config_dir / name).is_file():
+                shutil.copy2(config_dir / name, Path(tmp) / name)
+        try:
+            result = edit(Path(tmp))
+        except EditError:
+            return None
+        return (result, _load_risk(Path(tmp))) if result.changed else None
+
+
 def _apply_rule_edit(config_dir: Path, url: str | None, now: bool, edit: Any) -> None:
-    """Run `edit()` (a config.edit call) and say when it takes effect; `now` applies it at once."""
+    """Run `edit(config_dir)` (a config.edit call) and say when it takes effect; `now` applies it
+    at once. Loosening needs the admin password, also when it waits for the reset."""
     from risk_manager.config.edit import EditError
     from risk_manager.engine.policy import looser_changes
 
     old = _load_risk(config_dir)
+    preview = _preview(config_dir, edit)
+    looser_preview = looser_changes(old, preview[1]) if preview else []
     client = DaemonClient(daemon_url(url, config_dir))
-    token = daemon_login(client) if now else None  # before writing: a bad password changes nothing
+    # Before writing: a bad password changes nothing.
+    token = daemon_login(client) if now else None
+    if token is None and looser_preview:
+        require_local_password(config_dir, "this loosening change")
     try:
-        result = edit()
+        result = edit(config_dir)
     except EditError as exc:
         if token:
             client.logout(token)
@@ -176,7 +206,7 @@ def _apply_rule_edit(config_dir: Path, url: str | None, now: bool, edit: Any) ->
 # ignore_unknown_options: a negative VALUE (`-100`) is a value, not an unknown option.
 @rules_app.command("set", context_settings={"ignore_unknown_options": True})
 def rules_set(
-    rule: Annotated[str, typer.Argument(help="Rule name, e.g. max_contracts.")],
+    rule: Annotated[str, typer.Argument(help="Rule id or name, e.g. R01 or max_contracts.")],
     key: Annotated[str, typer.Argument(help="Setting, e.g. limit or cooldown_seconds.per_minute.")],
     value: Annotated[str, typer.Argument(help="New value (YAML: 5, true, \"17:00\", [ES, NQ]).")],
     now: NowOpt = False, config: ConfigOpt = None, url: UrlOpt = None,
@@ -185,27 +215,27 @@ def rules_set(
     from risk_manager.config.edit import set_rule_value
 
     config_dir = config_dir_or_default(config)
-    _apply_rule_edit(config_dir, url, now, lambda: set_rule_value(config_dir, rule, key, value))
+    _apply_rule_edit(config_dir, url, now, lambda d: set_rule_value(d, rule_key(rule), key, value))
 
 
 @rules_app.command("enable")
-def rules_enable(rule: Annotated[str, typer.Argument(help="Rule name.")],
+def rules_enable(rule: Annotated[str, typer.Argument(help="Rule id or name (R01 or max_contracts).")],
                  config: ConfigOpt = None, url: UrlOpt = None) -> None:
     """Turn a rule on (tightening: applies now)."""
     from risk_manager.config.edit import set_rule_enabled
 
     config_dir = config_dir_or_default(config)
-    _apply_rule_edit(config_dir, url, False, lambda: set_rule_enabled(config_dir, rule, True))
+    _apply_rule_edit(config_dir, url, False, lambda d: set_rule_enabled(d, rule_key(rule), True))
 
 
 @rules_app.command("disable")
-def rules_disable(rule: Annotated[str, typer.Argument(help="Rule name.")], now: NowOpt = False,
+def rules_disable(rule: Annotated[str, typer.Argument(help="Rule id or name (R01 or max_contracts).")], now: NowOpt = False,
                   config: ConfigOpt = None, url: UrlOpt = None) -> None:
     """Turn a rule off (loosening: applies at the next reset unless --now)."""
     from risk_manager.config.edit import set_rule_enabled
 
     config_dir = config_dir_or_default(config)
-    _apply_rule_edit(config_dir, url, now, lambda: set_rule_enabled(config_dir, rule, False))
+    _apply_rule_edit(config_dir, url, now, lambda d: set_rule_enabled(d, rule_key(rule), False))
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -305,14 +335,22 @@ def _report_pickup(client: DaemonClient, ref: str, wait_s: float = PICKUP_WAIT_S
 @accounts_app.command("remove")
 def accounts_remove(account: Annotated[str, typer.Argument(help="Account name or id.")],
                     now: NowOpt = False, config: ConfigOpt = None, url: UrlOpt = None) -> None:
-    """Stop guarding an account (a loosening: at the next daily reset unless --now)."""
+    """Stop guarding an account (a loosening: needs the admin password; at the next daily reset
+    unless --now)."""
     from risk_manager.config.edit import EditError, remove_account
 
     config_dir = config_dir_or_default(config)
+    ref = account.strip()
     client = DaemonClient(daemon_url(url, config_dir))
-    token = daemon_login(client) if now else None  # before writing: a bad password changes nothing
+    token = None
+    if now:
+        token = daemon_login(client)  # before writing: a bad password changes nothing
+    else:
+        preview = _preview(config_dir, lambda d: remove_account(d, ref))
+        if preview is not None and (preview[0].old or {}).get("enabled", True):
+            require_local_password(config_dir, f"removing account {ref}")
     try:
-        result = remove_account(config_dir, account.strip())
+        result = remove_account(config_dir, ref)
     except EditError as exc:
         if token:
             client.logout(token)
@@ -341,7 +379,9 @@ def accounts_test(
     """Log in to the gateway and list the accounts the API key sees (canTrade, balance)."""
     from risk_manager.config.loader import ConfigError, load_config_dir
     from risk_manager.config.secrets import SecretError, store_secret
+    from risk_manager.daemon.logs import quiet_logging
 
+    quiet_logging()  # the gateway client's debug lines are for the daemon log, not this table
     config_dir = config_dir_or_default(config)
     try:
         loaded = load_config_dir(config_dir)
@@ -433,7 +473,7 @@ def lock(
 def unlock(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit log).")] = "",
-    rule: Annotated[Optional[str], typer.Option("--rule", help="Only this lock (e.g. R03); default all.")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", help="Only this rule's lock (R03 or daily_realized_loss); default all.")] = None,
     config: ConfigOpt = None, url: UrlOpt = None,
 ) -> None:
     """Clear an account's locks (admin password and a written reason required)."""
@@ -441,11 +481,35 @@ def unlock(
         fail("--reason TEXT is required to unlock (it is recorded in the audit log)")
     config_dir = config_dir_or_default(config)
     client = DaemonClient(daemon_url(url, config_dir))
-    acct = resolve_account(daemon_status(client), account)
-    result = admin_command(client, "unlock", {"account_id": acct["id"], "reason": reason.strip(), "rule": rule})
+    doc = daemon_status(client)
+    acct = resolve_account(doc, account)
+    wanted = rule_id(rule) if rule else None
+    locks = [lk for lk in acct.get("locks") or [] if isinstance(lk, dict)]
+    matching = [lk for lk in locks if wanted is None or str(lk.get("rule")).upper() == wanted]
+    if not matching:
+        _nothing_to_unlock(doc, acct, wanted)
+    # The lock's own spelling (`manual`, `R03`): the daemon matches it exactly.
+    rule_arg = str(matching[0].get("rule")) if wanted else None
+    result = admin_command(client, "unlock", {"account_id": acct["id"], "reason": reason.strip(), "rule": rule_arg})
     cleared = result.get("cleared") if isinstance(result, dict) else None
     typer.echo(f"Unlocked {acct.get('name') or acct['id']} ({acct['id']})"
                + (f": cleared {', '.join(map(str, cleared))}" if cleared else "") + f". Reason: {reason.strip()}")
+
+
+
+def _nothing_to_unlock(doc: dict[str, Any], acct: dict[str, Any], wanted: str | None) -> None:
+    """Refuse before asking for the password, and show what IS locked (this account, then all)."""
+    tz = zone(doc.get("timezone"))
+    label = f"{acct.get('name') or acct['id']} ({acct['id']})"
+    lines = []
+    for other in (a for a in doc.get("accounts") or [] if isinstance(a, dict)):
+        for lk in (lk for lk in other.get("locks") or [] if isinstance(lk, dict)):
+            what = str(lk.get("rule", "?")) + (f" [{lk['symbol']}]" if lk.get("symbol") else "")
+            lines.append(f"  {other.get('name') or other.get('id')} ({other.get('id')}): {what} "
+                         f"{lock_end_text(lk, tz)}: {lk.get('reason', '')}".rstrip())
+    typer.echo(f"Nothing to unlock on {label}" + (f" for {wanted}" if wanted else "") + ".", err=True)
+    typer.echo("Active locks:\n" + "\n".join(lines) if lines else "No account is locked.", err=True)
+    raise typer.Exit(1)
 
 
 __all__ = ["app"]

@@ -32,17 +32,79 @@ def config_dir_or_default(config: Path | None) -> Path:
 
 
 def daemon_url(url: str | None, config_dir: Path) -> str:
-    """--url, else `daemon.status_api` from accounts.yaml (if readable), else the default."""
+    """--url, else the daemon running on `config_dir` (its runtime file), else `daemon.status_api`
+    from accounts.yaml (if readable), else the default."""
     if url:
         return url
+    tree = _accounts_tree(config_dir)
+    running = running_daemon_url(config_dir, tree)
+    if running:
+        return running
+    address = (tree.get("daemon") or {}).get("status_api") if isinstance(tree.get("daemon"), dict) else None
+    if isinstance(address, str) and ":" in address:
+        return f"http://{address}"
+    return DEFAULT_URL
+
+
+def find_daemon_url(url: str | None, config: Path | None) -> str:
+    """For `status` and `dashboard`: --url, else --config DIR (as `daemon_url`), else the daemon
+    whose runtime file is in the default config dir or, with one login per instance, in exactly
+    one of its subdirectories (several running: name one with --config)."""
+    if url or config is not None:
+        return daemon_url(url, config_dir_or_default(config))
+    base = config_dir_or_default(None)
+    if running_daemon_url(base, _accounts_tree(base)):
+        return daemon_url(None, base)
+    found = {}
+    if base.is_dir():
+        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
+            running = running_daemon_url(sub, _accounts_tree(sub))
+            if running:
+                found[sub] = running
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if len(found) > 1:
+        listed = ", ".join(f"--config {d} ({u})" for d, u in found.items())
+        fail(f"{len(found)} daemons run on this machine; pick one: {listed}")
+    return daemon_url(None, base)
+
+
+def _accounts_tree(config_dir: Path) -> dict[str, Any]:
     from risk_manager.config.loader import ACCOUNTS_FILE, read_yaml_tree
 
     tree, problems = read_yaml_tree(config_dir / ACCOUNTS_FILE)
-    if not problems and isinstance(tree, dict) and isinstance(tree.get("daemon"), dict):
-        address = tree["daemon"].get("status_api")
-        if isinstance(address, str) and ":" in address:
-            return f"http://{address}"
-    return DEFAULT_URL
+    return tree if not problems and isinstance(tree, dict) else {}
+
+
+def running_daemon_url(config_dir: Path, tree: dict[str, Any]) -> str | None:
+    """The status URL in the runtime file (`<state_dir>/daemon.json`) the daemon writes once its
+    API listens, if the process it names is alive (a crash leaves a stale file behind)."""
+    import json
+
+    daemon = tree.get("daemon") if isinstance(tree.get("daemon"), dict) else {}
+    state = Path(str(daemon.get("state_dir") or "state")).expanduser()
+    path = (state if state.is_absolute() else config_dir / state) / "daemon.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("status_url"), str):
+        return None
+    return doc["status_url"] if _alive(doc.get("pid")) else None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate it there; the file is removed on a clean stop
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by the service user
+    return True
 
 
 def admin_password(prompt: str = "Admin password") -> str:
@@ -167,3 +229,52 @@ def _compact(value: Any) -> str:
 
 def rule_mode(block: BaseModel) -> str:
     return str(getattr(block, "action_mode", None) or getattr(block, "mode", "enforce"))
+
+
+# --- rules by id or name -------------------------------------------------------------------
+_RULE_ID = re.compile(r"^[Rr]0*(\d{1,3})$")
+
+
+def rule_key(ref: str) -> str:
+    """The config key of a rule given by id (`R01`, `r1`) or by name (`max_contracts`).
+
+    Text that is neither passes through unchanged, so the config edit names it and suggests one."""
+    from risk_manager.config.models import RULE_IDS
+
+    text = ref.strip()
+    match = _RULE_ID.match(text)
+    if match:
+        wanted = f"R{int(match.group(1)):02d}"
+        for name, rid in RULE_IDS.items():
+            if rid == wanted:
+                return name
+        fail(f"unknown rule {text!r}: the rules are {', '.join(RULE_IDS.values())}")
+    return text
+
+
+def rule_id(ref: str) -> str:
+    """The lock/rule id (`R03`) of a rule given by id or name; other lock kinds (`ADMIN`) upper-cased."""
+    from risk_manager.config.models import RULE_IDS
+
+    text = ref.strip()
+    if text in RULE_IDS:
+        return RULE_IDS[text]
+    match = _RULE_ID.match(text)
+    return f"R{int(match.group(1)):02d}" if match else text.upper()
+
+
+# --- the admin password for loosening edits ------------------------------------------------
+def require_local_password(config_dir: Path, what: str) -> None:
+    """A loosening edit applied at the reset still needs the admin password (checked against the
+    hash file in the config directory, so it works while the daemon is down)."""
+    from risk_manager import admin_auth
+
+    if not admin_auth.has_password(config_dir):
+        fail(f"{what} loosens protection and needs the admin password, but none is set: "
+             "run `risk-manager admin set-password` first")
+    try:
+        ok = admin_auth.verify_password(config_dir, admin_password(f"Admin password ({what})"))
+    except admin_auth.PasswordFileError as exc:
+        fail(str(exc))
+    if not ok:
+        fail(f"wrong admin password; {what} was not changed")

@@ -33,7 +33,7 @@ from risk_manager.events import Event, EventKind
 
 Evaluate = Callable[[Event | None, AccountState, RuleContext, datetime], list[Action]]
 
-#: config key → evaluate, in SPEC order (R01 … R13).
+#: config key → evaluate, in rule-id order (R01 … R13).
 RULES: dict[str, Evaluate] = {
     "max_contracts": r01_max_contracts.evaluate,
     "max_contracts_per_instrument": r02_max_contracts_per_instrument.evaluate,
@@ -52,7 +52,7 @@ RULES: dict[str, Evaluate] = {
 
 _MARKS = (EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE)
 
-#: Which rules listen to which event kinds (SPEC §5 "Trigger"); the engine only calls those.
+#: Which rules listen to which event kinds (docs/rules.md, each rule's "Trigger"); the engine only calls those.
 TRIGGERS: dict[EventKind, tuple[str, ...]] = {
     EventKind.POSITION: (
         "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
