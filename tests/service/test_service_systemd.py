@@ -200,7 +200,7 @@ def test_template_install_plan_per_login(tmp_path: Path) -> None:
     commands = [" ".join(a) for a in plan.before]
     assert plan.unit_path == tmp_path / "risk-manager@.service"
     assert "install -d -m 0750 -o root -g risk-manager /etc/risk-manager/alice" in commands
-    assert "install -d -m 0750 -o risk-manager -g risk-manager /var/lib/risk-manager/alice" in commands
+    assert "install -d -m 0700 -o risk-manager -g risk-manager /var/lib/risk-manager/alice" in commands
     assert "ln -sfn /var/lib/risk-manager/alice /etc/risk-manager/alice/state" in commands
     assert "ln -sfn /var/log/risk-manager/alice /etc/risk-manager/alice/logs" in commands
     assert plan.after == [["systemctl", "daemon-reload"], ["systemctl", "enable", "risk-manager@alice.service"]]
