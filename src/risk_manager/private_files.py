@@ -1,4 +1,4 @@
-"""Owner-only state, logs and backups (SPEC §8: 0700 dirs, 0600 files on POSIX).
+"""Owner-only state, logs and backups (docs/operations.md: 0700 dirs, 0600 files on POSIX).
 
 The store, the journal, their backups and the daemon log hold account ids, P&L, the audit trail
 and admin session hashes: nobody else on the machine should read them. Files are *created*

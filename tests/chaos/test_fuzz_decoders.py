@@ -1,7 +1,7 @@
 """Fuzzed hub frames and REST responses (hypothesis): the gateway client never crashes.
 
 Hub frames go over a real WebSocket (the gateway tests' scriptable fake server) into the real
-UserHub/MarketHub clients, whose events feed the daemon's real Pipeline → RiskEngine (SPEC
+UserHub/MarketHub clients, whose events feed the daemon's real Pipeline → RiskEngine (default
 limits, so fuzzed events can trigger enforcement) → Executor, journaled into a real Store. After
 every frame a ping record is sent and awaited: the connection must still be alive and the frame
 fully handled. REST bodies are scripted responses to the real GatewayRest; the only acceptable

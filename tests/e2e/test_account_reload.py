@@ -1,7 +1,7 @@
 """Account edits while the daemon runs (issue 11 item 12): an added account is guarded at once, an
 account the gateway does not know is reported (log, alert, /status, the CLI), a per-account
 override tightens at once and loosens at the reset, and removing an account (a loosening) waits
-for the reset unless the admin applies it now with the password (SPEC §4, §5 Lock semantics)."""
+for the reset unless the admin applies it now with the password (docs/rules.md, lock semantics)."""
 
 from __future__ import annotations
 

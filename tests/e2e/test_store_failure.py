@@ -1,4 +1,4 @@
-"""A store that stops taking writes (issue 12 item 5, SPEC §8: "a lock is reported set only once
+"""A store that stops taking writes (issue 12 item 5, docs/operations.md: "a lock is reported set only once
 it is durable; a failing store is visible in /status, /metrics and an alert, and locks are
 re-written when it recovers").
 

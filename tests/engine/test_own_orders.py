@@ -153,7 +153,7 @@ def test_a_close_whose_order_event_was_never_seen_is_bound_by_its_fill():
 
 
 def test_r07_never_judges_a_losing_fill_of_the_guards_own_close():
-    """The guard's own close realizing a loss is not the trader's exit: no cooldown (SPEC §5: the
+    """The guard's own close realizing a loss is not the trader's exit: no cooldown (docs/rules.md: the
     trader's trades never include fills of orders the guard placed)."""
     eng = engine(R07)
     eng.handle(pos(MNQ, 1, 20000.0), T0)

@@ -1,4 +1,4 @@
-"""State, logs and backups are owner-only (issue 12 item 8, SPEC §8: 0700 dirs, 0600 files).
+"""State, logs and backups are owner-only (issue 12 item 8, docs/operations.md: 0700 dirs, 0600 files).
 
 Real files in tmp dirs under the usual umask 022 (which made them 0755/0644 before the fix); the
 last test starts the real daemon in-process against the simulator over a state dir an older

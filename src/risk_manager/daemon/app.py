@@ -294,7 +294,7 @@ class Daemon(StatusProviderMixin):
         self.instance_lock = lock
 
     def _make_files_private(self) -> None:
-        """State, logs and backups are owner-only (SPEC §8): tighten what an older version (or
+        """State, logs and backups are owner-only (docs/operations.md): tighten what an older version (or
         a umask) left readable by others, and say what was changed."""
         assert self.config is not None
         fixed, errors = fix_modes(self.config.state_dir, self.config.log_dir)
@@ -408,7 +408,7 @@ class Daemon(StatusProviderMixin):
         self._overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=self._overrides)
         # The executor writes through the fail-safe ledger: a failing store never stops a
-        # flatten, and a lock not yet durable is retried by the tick (SPEC §8).
+        # flatten, and a lock not yet durable is retried by the tick (docs/operations.md).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
                                      on_health=self._store_health_changed)
         own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())

@@ -153,7 +153,7 @@ class StatusProviderMixin:
         return {"cleared": [a.rule for a in actions]}
 
     def _require_durable(self, account_id: int, rule: str, done: str) -> None:
-        """A lock change is reported done only once it is durable (SPEC §8): else 503."""
+        """A lock change is reported done only once it is durable (docs/operations.md): else 503."""
         from risk_manager.daemon.status_api import AdminRequestError
 
         ledger = getattr(self, "ledger", None)

@@ -1,8 +1,8 @@
 """Tighten now, loosen at the reset: split a reloaded config into what applies now and what waits.
 
-Rules (risk_config.yaml) and accounts (accounts.yaml) follow the same policy (SPEC §4, §5 Lock
-semantics): a stricter limit, a rule switched on, an account added apply at once; a looser limit,
-a rule switched off, a per-account override that loosens, an account removed (or disabled) wait
+Rules (risk_config.yaml) and accounts (accounts.yaml) follow the same policy (docs/rules.md, lock
+semantics): a stricter limit, a rule switched on, an account added apply at once; a looser limit, a
+rule switched off, a per-account override that loosens, an account removed (or disabled) wait
 for the next daily reset, unless the admin applies them now with the password.
 """
 

@@ -408,7 +408,7 @@ class AccountState:
         """A counted fill: the first closing fill of an order opens its exit; the exit is due when
         this fill completes it, and every later closing fill of an exit judged before is due."""
         if self._own_execution(key):
-            return ()  # the guard's own close: never the trader's exit (SPEC §5)
+            return ()  # the guard's own close: never the trader's exit (docs/rules.md)
         closing = t.profit_and_loss is not None
         ex = self._exits.get(key)
         if ex is None:

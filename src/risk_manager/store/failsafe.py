@@ -1,5 +1,5 @@
 """The executor's ledger over the Store: a failing store never stops enforcement, and a lock is
-never reported set before it is durable (SPEC §8).
+never reported set before it is durable (docs/operations.md).
 
 Every write the executor makes goes through here. A write that fails (disk full, I/O error, the
 file deleted while open) is logged and shows in `store.health`; a lock change that fails stays

@@ -1,4 +1,4 @@
-"""Whether the store's writes are landing (SPEC §8: a failing store is visible, never silent)."""
+"""Whether the store's writes are landing (docs/operations.md: a failing store is visible, never silent)."""
 
 from __future__ import annotations
 
