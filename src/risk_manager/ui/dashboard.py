@@ -251,7 +251,7 @@ class DashboardApp(App[int]):
     def _self_lock_answer(self, account_id: Any, answer: str | None) -> None:
         if answer is None:
             return
-        self.run_worker(self._send_self_lock(account_id, answer), name="self-lock", exclusive=True)
+        self.run_worker(self._send_self_lock(account_id, answer), name="self-lock", group="self-lock")
 
     async def _send_self_lock(self, account_id: Any, answer: str) -> None:
         from risk_manager.ui.admin_support import parse_until
@@ -293,8 +293,8 @@ class DashboardApp(App[int]):
 
     # --- rendering ------------------------------------------------------------------------
     def refresh_view(self) -> None:
-        if not self._view_ready:
-            return
+        if not self._view_ready or len(self.screen_stack) > 1:
+            return  # a dialog or detail is open: the main screen's widgets are not the ones queried
         try:
             self._render_all()
         except NoMatches:  # shutting down: widgets already gone while a feed still reports
@@ -353,12 +353,13 @@ class DashboardApp(App[int]):
         conn = doc.get("connections") or {}
         for label, key in (("REST", "rest"), ("user hub", "user_hub"), ("market hub", "market_hub")):
             state = conn.get(key)
+            sep = "\n" if key == "rest" else "  "  # the gateway's links on their own line
             if not self.model.reachable:  # the last answer says nothing about now
-                text.append(f"  {label} ")
+                text.append(f"{sep}{label} ")
                 text.append("unknown", style="bold yellow")
             elif state is not None:
                 good = state in ("ok", "connected")
-                text.append(f"  {label} ")
+                text.append(f"{sep}{label} ")
                 text.append(str(state), style="green" if good else "bold red")
         age = conn.get("last_event_age_s")
         if isinstance(age, (int, float)) and self.model.reachable:

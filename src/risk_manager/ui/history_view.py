@@ -102,7 +102,7 @@ class HistoryDetail(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HistoryDetail { align: center middle; }
-    #detail-box { width: 100; height: auto; max-height: 90%; border: thick $accent; background: $surface;
+    #detail-box { width: 120; max-width: 95%; height: auto; max-height: 90%; border: thick $accent; background: $surface;
                   padding: 1 2; }
     #detail-title { text-style: bold; padding-bottom: 1; }
     #detail-help { color: $text-muted; padding-top: 1; }

@@ -38,8 +38,10 @@ def render_pnl_chart(values: Sequence[float], width: int, height: int = 5) -> Te
     rows = max(2, height)
 
     def row_of(v: float) -> int:  # 0 = top row (hi), rows-1 = bottom (lo)
-        return min(rows - 1, max(0, round((hi - v) / span * (rows - 1))))
+        return min(rows - 1, max(0, round((hi - v) / span * (rows - 1)))) if rows > 1 else 0
 
+    if hi == lo:  # flat at zero all day: just the zero line
+        rows = 1
     zero = row_of(0.0)
     out = Text()
     out.append_text(title)
