@@ -142,3 +142,26 @@ async def test_done_for_the_day_from_the_dashboard_and_a_gate_row_in_full(rig, t
             assert "request sent +" in body and "Outcome       ok" in body, body
             await pilot.pause(0.2)
             screenshot(app, tmp_path, "dashboard-history-detail")
+
+
+async def test_done_for_the_day_until_a_time(rig):  # noqa: F811
+    with time_machine.travel(WEDNESDAY_0930, tick=True):
+        rig.configure(RULES)
+        daemon = await rig.start_daemon()
+        app = DashboardApp(daemon.status_url, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.model.reachable and app.model.events_connected, 10.0)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, SelfLockDialog))
+            await pilot.press(*"09:00", "enter")  # already passed today: refused, nothing locked
+            await wait_for(pilot, lambda: any("already passed" in n.message for n in app._notifications))
+            assert account_locks(await get_status(daemon.status_url), rig.account) == []
+
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, SelfLockDialog))
+            await pilot.press(*"14:30", "enter")
+            await wait_for(pilot, lambda: banner_shown(app), 10.0)
+            (lock,) = account_locks(await get_status(daemon.status_url), rig.account)
+            assert datetime.fromisoformat(lock["until"]) == datetime(2026, 11, 18, 14, 30, tzinfo=CHICAGO)
+            assert lock["ends"] == "time" and lock["set_by"] == "trader@127.0.0.1"
+            assert "until Wed 14:30:00 CST" in banner_text(app)

@@ -60,6 +60,8 @@ class StatusProvider(Protocol):
     - ``apply_pending(by)`` — apply pending looser config changes now.
     - ``reload(by)`` — re-read the config files now (invalid → raise AdminRequestError with why).
     - ``audit(event, detail)`` — append to the durable audit log (login attempts, admin commands).
+    - optional ``self_lock(account_id, until, reason, by)`` — the trader's own lock (POST /self/lock,
+      no session): until `until` or, when None, the next reset; only tightens. Without it: 501.
 
     Admin methods raise :class:`AdminRequestError` (message + HTTP status) to refuse a request;
     `by` names who asked (e.g. ``"admin@127.0.0.1"``) for the audit log.
