@@ -189,6 +189,7 @@ def market_session(engine: "RiskEngine", now: datetime) -> dict[str, Any]:
     c = engine.config.rules.session_block_outside
     session = c.session_for(None)
     status = engine.timeline.session_status(now, session, c.respect_holidays)
+    next_close: datetime | None
     if status.open:
         next_close = status.boundary
         next_open = next_session_start(now, session, engine.calendar, c.respect_holidays)

@@ -79,7 +79,8 @@ def detail_text(ev: dict[str, Any], tz: Any) -> Text:
     line("Outcome", outcome or "—", outcome_style(outcome) if outcome else "")
     took = ev.get("latency_ms")
     line("Took", f"{took:.1f} ms (event → confirmed)" if isinstance(took, (int, float)) else "—")
-    timings = ev.get("timings") if isinstance(ev.get("timings"), dict) else {}
+    raw = ev.get("timings")
+    timings: dict[str, Any] = raw if isinstance(raw, dict) else {}
     steps = [f"{label} +{timings[key]:.1f} ms" for key, label in TIMING_LABELS if key in timings]
     if steps:
         line("Timings", " · ".join(steps))
