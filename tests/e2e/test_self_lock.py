@@ -96,6 +96,13 @@ async def test_self_lock_only_tightens(rig):  # noqa: F811
         (lock,) = account_locks(await get_status(daemon.status_url), rig.account)
         assert datetime.fromisoformat(lock["until"]) == RESET and lock["set_by"] == "trader@127.0.0.1"
 
+        # The admin's lock and unlock are in the enforcement history next to the trader's lock.
+        await daemon.admin_unlock(rig.account, "reviewed with trader", "admin@127.0.0.1", None)
+        history = [(h["action"], h.get("by")) for h in (await get_status(daemon.status_url))["enforcement"]
+                   if h["rule"] == "manual" and h["action"] != "flatten"]
+        assert history == [("lock", "admin@127.0.0.1"), ("self_lock", "trader@127.0.0.1"),
+                           ("unlock", "admin@127.0.0.1")], history
+
 
 async def test_self_lock_route_refuses_cross_site_requests(rig):  # noqa: F811
     rig.configure({})
