@@ -131,6 +131,9 @@ def _add_subapps() -> None:
 
     app.add_typer(admin_app, name="admin", help="Admin commands (rules, accounts, lock/unlock).")
     app.add_typer(service_app, name="service", help="Install/start/stop the OS service.")
+    from risk_manager.ui.self_lock_cmd import lock as self_lock
+
+    app.command("lock")(self_lock)
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from risk_manager import __version__ as VERSION
+from risk_manager.engine.snapshot import market_session
+
+HISTORY_ROWS = 200  # the dashboard's history scrolls through all the daemon keeps
 
 
 class StatusProviderMixin:
@@ -55,7 +58,7 @@ class StatusProviderMixin:
             "config": {"reload_error": getattr(self, "config_error", None),
                        "unresolved_accounts": list(getattr(self, "unresolved", ()))},
             "accounts": accounts,
-            "enforcement": list(self.enforcement_log[-50:]),
+            "enforcement": [self._history_row(r) for r in self.enforcement_log[-HISTORY_ROWS:]],
             "counters": {**self.counters, **(self.pipeline.counters if self.pipeline else {}),
                          "hub_malformed": sum(h.stats.malformed for h in (self.user_hub, self.market_hub)
                                               if h is not None)},
@@ -66,7 +69,24 @@ class StatusProviderMixin:
             doc["timezone"] = td.timezone
             doc["trading_day"] = {"start": start.isoformat(), "end": end.isoformat(),
                                   "reset_in_s": max(0.0, (end - now).total_seconds())}
+            doc["session"] = market_session(engine, now)
         return doc
+
+    def _history_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An enforcement record with the symbol of the contract it hit (for the dashboard)."""
+        contract = record.get("contract_id")
+        if contract is None or "symbol" in record or self.engine is None:
+            return record
+        return {**record, "symbol": self.engine.catalog.symbol_of(contract)}
+
+    def _record_lock_change(self, account_id: int, action: str, reason: str, by: str,
+                            **extra: Any) -> None:
+        """Manual locks and unlocks belong in the enforcement history next to the rules' actions."""
+        record = {"ts": self.clock.now().isoformat(), "account_id": account_id, "rule": "manual",
+                  "action": action, "reason": reason, "outcome": "ok", "latency_ms": None, "by": by, **extra}
+        self.enforcement_log.append(record)
+        del self.enforcement_log[:-200]
+        self._publish_msg("enforcement", account_id, record)
 
     def pending_changes(self, now: datetime) -> list[dict[str, Any]]:
         """Looser changes waiting for the reset, each with `applies_at` (the next reset)."""
@@ -134,7 +154,36 @@ class StatusProviderMixin:
         self.pipeline.dispatch(actions)
         self._require_durable(account_id, "manual", "locked")
         locks = [a.lock for a in actions if isinstance(a, SetLock)]
+        self._record_lock_change(account_id, "lock", reason, by,
+                                 until=locks[0].until.isoformat() if locks and locks[0].until else None)
         return {"locked": True, "until": locks[0].until.isoformat() if locks and locks[0].until else None}
+
+    async def self_lock(self, account_id: int, until: datetime | None, reason: str,
+                        by: str) -> dict[str, Any]:
+        """The trader's own "done for the day" lock (no password): until `until`, or until the
+        next reset when None. Only ever tightens: an active manual lock that lasts longer stays.
+        The lock is in the store before this returns (the executor persists it synchronously)."""
+        from risk_manager.daemon.status_api import AdminRequestError
+        from risk_manager.engine.actions import SetLock
+
+        self._check_account(account_id)
+        now = self.clock.now()
+        if until is not None and until <= now:
+            raise AdminRequestError("`until` is in the past")
+        actions = self.engine.manual_lock(account_id, until, reason, by, now, tighten_only=True)
+        if actions:
+            self.pipeline.dispatch(actions)
+            self._require_durable(account_id, "manual", "locked")
+        current = self.engine.locks.get(account_id, "manual")
+        if actions:
+            self._record_lock_change(account_id, "self_lock", reason, by,
+                                     until=current.until.isoformat() if current and current.until else None)
+        if self.store is not None:
+            self.store.audit(account_id, "manual", "self_lock", reason, "applied" if actions else "unchanged",
+                             {"by": by, "until": current.until.isoformat() if current and current.until else None})
+        return {"locked": True, "changed": any(isinstance(a, SetLock) for a in actions),
+                "until": current.until.isoformat() if current is not None and current.until else None,
+                "set_by": current.set_by if current is not None else by}
 
     async def admin_unlock(self, account_id: int, reason: str, by: str, rule: str | None) -> dict[str, Any] | None:
         from risk_manager.daemon.status_api import AdminRequestError
@@ -150,6 +199,7 @@ class StatusProviderMixin:
         self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
         for action in actions:
             self._require_durable(account_id, action.rule, "unlocked")
+        self._record_lock_change(account_id, "unlock", reason, by, cleared=[a.rule for a in actions])
         return {"cleared": [a.rule for a in actions]}
 
     def _require_durable(self, account_id: int, rule: str, done: str) -> None:

@@ -60,6 +60,8 @@ class StatusProvider(Protocol):
     - ``apply_pending(by)`` — apply pending looser config changes now.
     - ``reload(by)`` — re-read the config files now (invalid → raise AdminRequestError with why).
     - ``audit(event, detail)`` — append to the durable audit log (login attempts, admin commands).
+    - optional ``self_lock(account_id, until, reason, by)`` — the trader's own lock (POST /self/lock,
+      no session): until `until` or, when None, the next reset; only tightens. Without it: 501.
 
     Admin methods raise :class:`AdminRequestError` (message + HTTP status) to refuse a request;
     `by` names who asked (e.g. ``"admin@127.0.0.1"``) for the audit log.
@@ -245,6 +247,7 @@ class StatusAPI:
         app.router.add_post("/admin/unlock", self._unlock)
         app.router.add_post("/admin/apply-pending", self._apply_pending)
         app.router.add_post("/admin/reload", self._reload)
+        app.router.add_post("/self/lock", self._self_lock)
         return app
 
     async def start(self) -> int:
@@ -583,6 +586,52 @@ class StatusAPI:
         if isinstance(by, web.Response):
             return by
         return await self._admin_call(request, "reload", self._provider.reload(by))
+
+    # --- trader self-lock ("done for the day", SPEC §5: tightening needs no password) -------
+    async def _self_lock(self, request: web.Request) -> web.Response:
+        """Lock one's own account until the next reset (or `until`), no admin session needed.
+
+        Only tightens: the provider's ``self_lock(account_id, until, reason, by)`` never shortens a
+        lock. A JSON content type and a local (or absent) Origin are required so a web page in the
+        trader's browser cannot fire it as a simple cross-site form post.
+        """
+        origin = request.headers.get("Origin")
+        if origin and not _is_local_origin(origin):
+            return _error(403, f"forbidden origin {origin!r}")
+        if request.content_type != "application/json":
+            return _error(415, "send the request as JSON (Content-Type: application/json)")
+        call = getattr(self._provider, "self_lock", None)
+        if call is None:
+            return _error(501, "this daemon does not offer the self-lock")
+        body = await _json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        account_id = _account_id(body)
+        if isinstance(account_id, web.Response):
+            return account_id
+        until: datetime | None = None
+        if body.get("until") is not None:
+            try:
+                until = datetime.fromisoformat(str(body["until"]))
+            except ValueError:
+                return _error(400, f"'until' is not an ISO-8601 time: {body['until']!r}")
+            if until.tzinfo is None:
+                return _error(400, "'until' needs a timezone offset (e.g. 2026-11-21T16:00:00-06:00)")
+            if until <= self._clock.now():
+                return _error(400, f"'until' is in the past: {until.isoformat()}")
+        reason = body.get("reason") or "Done for the day (self-lock by the trader)"
+        if not isinstance(reason, str) or not reason.strip():
+            return _error(400, "'reason' must be text")
+        by = f"trader@{_peer(request)}"
+        try:
+            result = await call(account_id, until, reason.strip(), by)
+        except AdminRequestError as exc:
+            self._audit("self_lock_refused", {"account_id": account_id, "by": by, "error": str(exc)})
+            return _error(exc.status, str(exc))
+        except Exception as exc:
+            log.exception("status API: self-lock failed")
+            return _error(500, f"self-lock failed: {exc}")
+        return web.json_response({"ok": True, "result": result}, dumps=dumps)
 
     def _audit(self, event: str, detail: dict[str, Any]) -> None:
         try:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from risk_manager.clock import Clock
+from risk_manager.enforcement.record_detail import target_fields, timing_fields
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
 from risk_manager.enforcement.ports import Broker, Ledger, OwnOrderBook
 from risk_manager.gateway.priority import on_lock_path
@@ -582,6 +583,8 @@ class Executor:
             "reason": job.action.reason,
             "outcome": outcome,
             "latency_ms": job.timings.latency_ms(),
+            **target_fields(job.action),
+            "timings": timing_fields(job.timings),
         }
         if job.notes:
             record["notes"] = list(job.notes)

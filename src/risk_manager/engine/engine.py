@@ -494,9 +494,14 @@ class RiskEngine:
         self.locks.restore(locks)
 
     def manual_lock(
-        self, account_id: int, until: datetime | None, reason: str, by: str, now: datetime
+        self, account_id: int, until: datetime | None, reason: str, by: str, now: datetime,
+        *, tighten_only: bool = False,
     ) -> list[Action]:
-        """Admin lock until a time, or (until None) until the next daily reset; flattens."""
+        """Admin lock until a time, or (until None) until the next daily reset; flattens.
+
+        `tighten_only` (the trader's own "done for the day" lock, no password): the lock is
+        recorded only if it ends later than the manual lock already active, never shortening it;
+        [] when the existing one already lasts at least as long."""
         if not reason.strip():
             raise ValueError("a manual lock needs a reason")
         if until is not None:
@@ -505,7 +510,11 @@ class RiskEngine:
             lock = Lock(account_id, MANUAL_RULE, LockKind.LOCKOUT, reason, LockEnd.RESET,
                         self.timeline.next_reset(now), now, set_by=by)
         self.state(account_id)
-        self.locks.remove(account_id, MANUAL_RULE, "replaced by a new manual lock", by=by)
+        if tighten_only:
+            if not self.locks.would_set(lock):
+                return []
+        else:
+            self.locks.remove(account_id, MANUAL_RULE, "replaced by a new manual lock", by=by)
         return self._finish([SetLock(lock), Flatten(account_id, MANUAL_RULE, f"Manual lock by {by}: {reason}")], now)
 
     def manual_unlock(self, account_id: int, reason: str, by: str, rule: str | None = None) -> list[Action]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from risk_manager.config.models import RULE_IDS
 from risk_manager.engine.rules.r01_max_contracts import contract_count
@@ -11,6 +12,7 @@ from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_
 from risk_manager.engine.rules.r06_trade_frequency_limit import counts
 from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
 from risk_manager.events import OrderSide, OrderStatus, OrderType
+from risk_manager.schedule.sessions import current_session_end, next_session_start
 
 if TYPE_CHECKING:
     from risk_manager.engine.engine import RiskEngine
@@ -132,6 +134,8 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
                     worst = (pct, size, lim, symbol)
             if worst is not None:
                 used, value, limit = worst[0], {"symbol": worst[3], "size": worst[1]}, worst[2]
+            else:  # flat: the per-instrument limits themselves
+                value, limit, used = 0, dict(c.limits), 0.0
         elif name in ("daily_realized_loss", "daily_realized_profit"):
             value = round(state.realized + (state.unrealized_total if c.include_unrealized else 0.0), 2)
             if name == "daily_realized_loss":
@@ -159,6 +163,9 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             value = {"minute": minute, "hour": hour, "session": session}
             limit = {"minute": c.per_minute, "hour": c.per_hour, "session": c.per_session}
             used = max(_pct(minute, c.per_minute), _pct(hour, c.per_hour), _pct(session, c.per_session))
+        elif name == "cooldown_after_loss":
+            # The tiers are the limit (a losing exit of at least `loss` → `cooldown_s`), flat or not.
+            limit = [{"loss": t.loss_amount, "cooldown_s": t.cooldown_seconds} for t in c.tiers]
         elif name == "no_stop_loss_grace":
             value = sum(1 for p in state.positions.values() if stop_coverage(state, p) < 1)
             limit = 0
@@ -175,3 +182,27 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             "value": value, "limit": limit, "used_pct": used, "pending": None,
         })
     return rows
+
+
+def market_session(engine: "RiskEngine", now: datetime) -> dict[str, Any]:
+    """The market session from the R09 window and the holiday calendar, whether or not R09 is on."""
+    c = engine.config.rules.session_block_outside
+    session = c.session_for(None)
+    status = engine.timeline.session_status(now, session, c.respect_holidays)
+    next_close: datetime | None
+    if status.open:
+        next_close = status.boundary
+        next_open = next_session_start(now, session, engine.calendar, c.respect_holidays)
+    else:
+        next_open = status.boundary
+        next_close = current_session_end(next_open, session, engine.calendar, c.respect_holidays)
+    cal = engine.calendar
+    day = now.astimezone(ZoneInfo(cal.timezone)).date() if cal is not None else None
+    early = cal.early_close(day) if day is not None else None
+    return {
+        "open": status.open, "next_open": _iso(next_open), "next_close": _iso(next_close),
+        "holiday": cal.holiday_name(day) if day is not None and cal.is_holiday(day) else None,
+        "early_close": early.strftime("%H:%M") if early is not None else None,
+        "window": f"{session.start}–{session.end} {session.timezone}",
+        "r09_enabled": c.enabled,
+    }

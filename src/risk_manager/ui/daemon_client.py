@@ -69,6 +69,14 @@ class DaemonClient:
         except (DaemonError, DaemonUnreachable):
             pass  # the session expires on its own anyway
 
+    def self_lock(self, account_id: int, until: str | None = None, reason: str | None = None) -> Any:
+        """The trader's own lock ("done for the day"): no password, only ever tightens."""
+        body: dict[str, Any] = {"account_id": account_id, "until": until}
+        if reason:
+            body["reason"] = reason
+        reply = self._request("POST", "/self/lock", body)
+        return reply.get("result") if isinstance(reply, dict) else reply
+
     def admin(self, token: str, command: str, body: dict[str, Any] | None = None) -> Any:
         reply = self._request("POST", f"/admin/{command}", body or {}, token)
         return reply.get("result") if isinstance(reply, dict) else reply

@@ -17,13 +17,16 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Digits, Footer, Select, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Digits, Footer, Select, Static, TabbedContent, TabPane
 
 from risk_manager.clock import Clock, SystemClock
 from risk_manager.ui.dashboard_model import DashboardModel, usage_level
 from risk_manager.ui.format import (
-    duration, local_time, lock_end_text, money, number, parse_time, pending_text, zone,
+    duration, local_time, lock_end_text, money, number, parse_time, pending_text, rule_cell, zone,
 )
+from risk_manager.ui.history_view import HistoryDetail, history_cells
+from risk_manager.ui.pnl_chart import PnlChart
+from risk_manager.ui.self_lock_dialog import SelfLockDialog
 
 PANELS = ("overview", "positions", "history", "session")
 USAGE_STYLES = {"ok": "bold green", "warn": "bold yellow", "danger": "bold white on red", "none": "dim"}
@@ -50,19 +53,29 @@ class DashboardApp(App[int]):
     #lock-banner { display: none; height: auto; background: red; color: white; border: heavy white;
                    padding: 0 2; }
     #lock-banner.locked { display: block; }
-    #lock-banner.symbol-only { background: darkorange; }
+    #symbol-blocks { display: none; height: 1; padding: 0 2; background: darkorange; color: black;
+                     text-style: bold; }
+    #symbol-blocks.shown { display: block; }
     #lock-text { text-style: bold; }
     #lock-countdown { width: auto; color: white; }
     #unlock-note { height: auto; padding: 0 2; color: green; }
     #pnl { height: auto; padding: 0 1; }
-    #pnl-spark { height: 4; margin: 0 1; }
+    #pnl-chart { height: 7; }
     #rules { height: 1fr; }
     #positions-table { height: 1fr; }
     #orders-table { height: 1fr; }
     #session-info { padding: 1 2; }
+    #history-table { height: 1fr; }
+    /* The panels take the rest of the screen, no more: tables scroll inside it. */
+    #panels { height: 1fr; }
+    #panels ContentSwitcher { height: 1fr; }
+    #panels TabPane { height: 1fr; }
     """
+    # Nothing takes the focus by itself: Enter must not open the account selector unless the
+    # trader clicked it (the history table takes the focus while its panel is shown).
+    AUTO_FOCUS = None
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", priority=True),  # also inside the selector and dialogs
         Binding("1", "panel('overview')", "Overview"),
         Binding("2", "panel('positions')", "Positions"),
         Binding("3", "panel('history')", "History"),
@@ -70,6 +83,7 @@ class DashboardApp(App[int]):
         Binding("tab", "cycle_panel(1)", "Next panel", priority=True, show=False),
         Binding("shift+tab", "cycle_panel(-1)", "Previous panel", priority=True, show=False),
         Binding("a", "next_account", "Next account"),
+        Binding("d", "done_for_the_day", "Done for the day (lock)"),
     ]
 
     def __init__(self, url: str = "http://127.0.0.1:8765", *, poll_s: float = 1.0,
@@ -84,6 +98,7 @@ class DashboardApp(App[int]):
         self._http: aiohttp.ClientSession | None = None
         self._table_rows: dict[str, list[Any]] = {}
         self._account_ids: list[Any] = []
+        self._history_by_key: dict[str, dict[str, Any]] = {}
         self._view_ready = False
         self.polls = 0
 
@@ -98,26 +113,28 @@ class DashboardApp(App[int]):
         with Vertical(id="lock-banner"):
             yield Static("", id="lock-text")
             yield Digits("", id="lock-countdown")
+        yield Static("", id="symbol-blocks")
         yield Static("", id="unlock-note")
         with TabbedContent(id="panels", initial="overview"):
             with TabPane("1 Overview", id="overview"):
                 yield Static("", id="pnl")
-                yield Sparkline([], id="pnl-spark", min_color="red", max_color="green")
+                yield PnlChart(id="pnl-chart")
                 yield DataTable(id="rules", cursor_type="none", zebra_stripes=True)
             with TabPane("2 Positions & orders", id="positions"):
                 yield DataTable(id="positions-table", cursor_type="none")
                 yield DataTable(id="orders-table", cursor_type="none")
             with TabPane("3 Enforcement history", id="history"):
-                yield DataTable(id="history-table", cursor_type="none", zebra_stripes=True)
+                yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
             with TabPane("4 Session", id="session"):
                 yield Static("", id="session-info")
         yield Footer()
 
     def on_mount(self) -> None:
         # Explicit widths: the tables are rebuilt often and must not jump or truncate.
+        # Value, Limit and Pending size to their content: a limit is never cut off (R06, R07 tiers).
         self._add_columns("rules", [("Rule", "rule", 5), ("Name", "name", 29), ("Mode", "mode", 8),
-                                    ("Value", "value", 30), ("Limit", "limit", 30), ("Used", "used", 7),
-                                    ("Pending (at reset)", "pending", 40)])
+                                    ("Value", "value", None), ("Limit", "limit", None), ("Used", "used", 7),
+                                    ("Pending (at reset)", "pending", None)])
         self._add_columns("positions-table", [("Symbol", "symbol", 10), ("Side", "side", 6), ("Size", "size", 5),
                                               ("Avg", "avg", 12), ("Mark", "mark", 18), ("Unrealized", "upnl", 12),
                                               ("Age", "age", 12), ("Stop", "stop", 30)])
@@ -125,8 +142,9 @@ class DashboardApp(App[int]):
                                            ("Side", "side", 6), ("Size", "size", 5), ("Limit", "limit", 12),
                                            ("Stop", "stop", 12), ("Status", "status", 12)])
         self._add_columns("history-table", [("Time", "ts", 9), ("Account", "account", 10), ("Rule", "rule", 10),
-                                            ("Action", "action", 16), ("Outcome", "outcome", 10),
-                                            ("Took", "took", 10), ("Reason", "reason", 120)])
+                                            ("Action", "action", 16), ("Target", "target", 18),
+                                            ("Outcome", "outcome", 10), ("Took", "took", 10),
+                                            ("Reason", "reason", None)])
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=max(2.0, self.poll_s * 2)))
         self._view_ready = True
         self.run_worker(self._poll_loop(), name="poll", exclusive=False)
@@ -139,7 +157,7 @@ class DashboardApp(App[int]):
         if self._http is not None:
             await self._http.close()
 
-    def _add_columns(self, table_id: str, columns: list[tuple[str, str, int]]) -> None:
+    def _add_columns(self, table_id: str, columns: list[tuple[str, str, int | None]]) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
         for label, key, width in columns:
             table.add_column(label, key=key, width=width)
@@ -204,6 +222,66 @@ class DashboardApp(App[int]):
         current = PANELS.index(tabs.active) if tabs.active in PANELS else 0
         tabs.active = PANELS[(current + step) % len(PANELS)]
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # The history table has the focus while shown (arrows scroll, Enter opens a row);
+        # elsewhere nothing has it, so Enter does nothing.
+        if event.pane.id == "history":
+            self.query_one("#history-table", DataTable).focus()
+        else:
+            self.set_focus(None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "history-table":
+            return
+        record = self._history_by_key.get(str(event.row_key.value))
+        if record is not None:
+            self.push_screen(HistoryDetail(record, zone((self.model.doc or {}).get("timezone"))))
+
+    def action_done_for_the_day(self) -> None:
+        acct = self.model.account()
+        if acct is None or not self.model.reachable:
+            self.notify("The daemon is not reachable: nothing can be locked now.", severity="error")
+            return
+        tz = zone((self.model.doc or {}).get("timezone"))
+        reset = local_time(((self.model.doc or {}).get("trading_day") or {}).get("end"), tz, "%a %H:%M %Z")
+        label = f"{acct.get('name') or acct.get('id')} ({acct.get('id')})"
+        dialog = SelfLockDialog(label, reset)
+        self.push_screen(dialog, lambda answer: self._self_lock_answer(acct.get("id"), answer))
+
+    def _self_lock_answer(self, account_id: Any, answer: str | None) -> None:
+        if answer is None:
+            return
+        self.run_worker(self._send_self_lock(account_id, answer), name="self-lock", group="self-lock")
+
+    async def _send_self_lock(self, account_id: Any, answer: str) -> None:
+        from risk_manager.ui.admin_support import parse_until
+
+        tz = zone((self.model.doc or {}).get("timezone"))
+        until = None
+        if answer:
+            try:
+                until = parse_until(answer, self.clock.now(), tz).isoformat()
+            except ValueError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                return
+        assert self._http is not None
+        try:
+            async with self._http.post(f"{self.url}/self/lock",
+                                       json={"account_id": account_id, "until": until}) as resp:
+                reply = await resp.json(content_type=None)
+                if resp.status != 200:
+                    raise ValueError((reply or {}).get("error") or f"HTTP {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            self.notify(f"Lock refused: {exc}", severity="error", timeout=8)
+            return
+        result = reply.get("result") or {}
+        when = local_time(result.get("until"), tz, "%a %H:%M %Z") if result.get("until") else "an admin unlocks it"
+        if result.get("changed") is False:
+            self.notify(f"Already locked until {when}; nothing changed.", timeout=6)
+        else:
+            self.notify(f"Locked until {when}. Done for the day.", timeout=6)
+        self._wake.set()
+
     def action_next_account(self) -> None:
         self.model.select_next()
         self.refresh_view()
@@ -215,8 +293,8 @@ class DashboardApp(App[int]):
 
     # --- rendering ------------------------------------------------------------------------
     def refresh_view(self) -> None:
-        if not self._view_ready:
-            return
+        if not self._view_ready or len(self.screen_stack) > 1:
+            return  # a dialog or detail is open: the main screen's widgets are not the ones queried
         try:
             self._render_all()
         except NoMatches:  # shutting down: widgets already gone while a feed still reports
@@ -229,7 +307,7 @@ class DashboardApp(App[int]):
         self._render_header(doc, tz, now)
         self._render_lock_banner(tz, now)
         self._render_pnl()
-        self._render_rules(doc, tz)
+        self._render_rules(doc, tz, now)
         self._render_positions(now)
         self._render_history(tz)
         self._render_session(doc, tz, now)
@@ -276,12 +354,16 @@ class DashboardApp(App[int]):
         for label, key in (("REST", "rest"), ("user hub", "user_hub"), ("market hub", "market_hub"),
                            ("store", "store")):
             state = conn.get(key)
-            if state is not None:
+            sep = "\n" if key == "rest" else "  "  # the gateway's links on their own line
+            if not self.model.reachable:  # the last answer says nothing about now
+                text.append(f"{sep}{label} ")
+                text.append("unknown", style="bold yellow")
+            elif state is not None:
                 good = state in ("ok", "connected")
-                text.append(f"  {label} ")
+                text.append(f"{sep}{label} ")
                 text.append(str(state), style="green" if good else "bold red")
         age = conn.get("last_event_age_s")
-        if isinstance(age, (int, float)):
+        if isinstance(age, (int, float)) and self.model.reachable:
             text.append(f"  last event {age:.1f} s ago")
         return text
 
@@ -292,11 +374,19 @@ class DashboardApp(App[int]):
         note = self.query_one("#unlock-note", Static)
         reason = self.model.last_unlock.get(self.model.selected) if self.model.selected is not None else None
         note.update(f"Unlocked: {reason}" if reason and not locks else "")
+        symbols = [r for r in locks if r.data.get("kind") == "symbol"]
+        locks = [r for r in locks if r.data.get("kind") != "symbol"]
+        blocks = self.query_one("#symbol-blocks", Static)
+        blocks.update("⛔ Blocked: " + " · ".join(
+            f"{r.data.get('symbol') or r.data.get('rule')} ({r.data.get('rule')}: {r.data.get('reason', '')}, "
+            f"{lock_end_text(dict(r.data, remaining_s=r.remaining('remaining_s', now)), tz)})" for r in symbols)
+            if symbols else "")
+        blocks.set_class(bool(symbols), "shown")
+        # The full banner is for account-wide locks only: a blocked symbol is one compact line.
+        banner.set_class(bool(locks), "locked")
         if not locks:
             return
-        account_wide = [r for r in locks if r.data.get("kind") != "symbol"]
-        banner.set_class(not account_wide, "symbol-only")
-        lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT" if account_wide else "SYMBOL BLOCKED"]
+        lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT"]
         longest = self.model.longest_lock(now)
         if longest is not None:  # the longest first: it is what the account waits for
             locks = [longest] + [r for r in locks if r is not longest]
@@ -325,10 +415,9 @@ class DashboardApp(App[int]):
             if acct.get("can_trade") is False:
                 text.append("   broker: canTrade = false", style="bold red")
         self.query_one("#pnl", Static).update(text)
-        series = self.model.pnl_series()
-        self.query_one("#pnl-spark", Sparkline).data = series if len(series) > 1 else series * 2
+        self.query_one("#pnl-chart", PnlChart).values = self.model.pnl_series()
 
-    def _render_rules(self, doc: dict[str, Any], tz: Any) -> None:
+    def _render_rules(self, doc: dict[str, Any], tz: Any, now: float) -> None:
         acct = self.model.account() or {}
         pending_by_rule: dict[str, list[str]] = {}
         for change in doc.get("pending_changes") or []:
@@ -343,13 +432,27 @@ class DashboardApp(App[int]):
             used = Text(f"{pct:.0f} %" if isinstance(pct, (int, float)) else "—", style=USAGE_STYLES[level])
             pending = [str(rule["pending"])] if rule.get("pending") else []
             pending += pending_by_rule.get(str(rule.get("name")), []) + pending_by_rule.get(str(rule.get("rule")), [])
+            value: Any = rule_cell(rule.get("value"))
+            if rule.get("name") == "no_stop_loss_grace":
+                value = self._grace_countdown(acct, now) or value
             rows.append((str(rule.get("rule")), [
                 str(rule.get("rule", "")), str(rule.get("name", "")),
                 Text(str(rule.get("mode", "")), style="yellow" if rule.get("mode") == "alert" else ""),
-                number(rule.get("value")), number(rule.get("limit")), used,
+                value, rule_cell(rule.get("limit")), used,
                 Text("; ".join(pending), style="italic cyan") if pending else "",
             ]))
         self._fill("rules", rows)
+
+    def _grace_countdown(self, acct: dict[str, Any], now: float) -> Text | None:
+        """R08: 'closing MNQ in 12 s' for every position still without a stop."""
+        since_doc = now - self.model.doc_at
+        parts = []
+        for pos in acct.get("positions") or []:
+            deadline = pos.get("stop_deadline_s") if isinstance(pos, dict) and not pos.get("has_stop") else None
+            if isinstance(deadline, (int, float)):
+                left = max(0.0, deadline - since_doc)
+                parts.append(f"closing {pos.get('symbol') or pos.get('contract_id')} in {left:.0f} s")
+        return Text(", ".join(parts), style="bold red") if parts else None
 
     def _render_positions(self, now: float) -> None:
         acct = self.model.account() or {}
@@ -387,21 +490,23 @@ class DashboardApp(App[int]):
 
     def _render_history(self, tz: Any) -> None:
         rows = []
-        for i, ev in enumerate(reversed(self.model.history)):
-            took = ev.get("latency_ms")
-            outcome = str(ev.get("outcome", ""))
-            rows.append((f"h{len(self.model.history) - i}", [
-                local_time(ev.get("ts"), tz, "%H:%M:%S"), str(ev.get("account_id", "")), str(ev.get("rule", "")),
-                str(ev.get("action", "")), Text(outcome, style="green" if outcome == "ok" else "bold red"),
-                f"{took:.1f} ms" if isinstance(took, (int, float)) else "—", str(ev.get("reason", "")),
-            ]))
+        self._history_by_key = {}
+        for i, ev in enumerate(reversed(self.model.history)):  # newest first
+            key = f"h{len(self.model.history) - i}"
+            self._history_by_key[key] = ev
+            rows.append((key, history_cells(ev, tz)))
         self._fill("history-table", rows)
 
     def _render_session(self, doc: dict[str, Any], tz: Any, now: float) -> None:
         session = doc.get("session") or {}
         daemon = doc.get("daemon") or {}
+        window = session.get("window")
+        enforced = session.get("r09_enabled")
         lines = [
             f"Market session: {'OPEN' if session.get('open') else 'CLOSED'}" if session else "Market session: —",
+            (f"Session window: {window}" + ("" if enforced is None else
+                                            " (R09 enforces it)" if enforced else " (R09 is off: shown, not enforced)"))
+            if window else "Session window: —",
             f"Next open:  {local_time(session.get('next_open'), tz, '%a %d %b %H:%M %Z')}",
             f"Next close: {local_time(session.get('next_close'), tz, '%a %d %b %H:%M %Z')}",
             f"Holiday today: {session.get('holiday') or 'no'}",
@@ -426,6 +531,7 @@ class DashboardApp(App[int]):
             return
         self._table_rows[table_id] = signature
         table = self.query_one(f"#{table_id}", DataTable)
+        cursor, scroll_y = table.cursor_row, table.scroll_y  # a rebuild must not jump the reader to the top
         table.clear()
         seen: set[str] = set()
         for key, cells in rows:
@@ -433,6 +539,9 @@ class DashboardApp(App[int]):
                 key += "'"
             seen.add(key)
             table.add_row(*cells, key=key)
+        if table.row_count and cursor > 0:
+            table.move_cursor(row=min(cursor, table.row_count - 1), animate=False, scroll=False)
+            table.scroll_to(y=scroll_y, animate=False)
 
 
 def _hms(seconds: float) -> str:

@@ -102,3 +102,34 @@ def pending_text(change: dict[str, Any], tz: ZoneInfo, fmt: str = "%a %H:%M %Z",
     name = f"{change.get('rule')}.{key}" if with_rule and key else (str(change.get("rule")) if with_rule else key)
     when = local_time(change.get("applies_at"), tz, fmt) if change.get("applies_at") else "the next reset"
     return f"{name}: {number(change.get('from'))} → {number(change.get('to'))} at {when}"
+
+
+_FREQUENCY_UNITS = {"minute": "/min", "hour": "/h", "session": "/session"}
+
+
+def rule_cell(value: Any) -> str:
+    """A rule's value or limit, compact so it fits its column whole:
+    R06 {'minute': 3, 'hour': 10, 'session': 50} -> '3/min · 10/h · 50/session';
+    R07 tiers [{'loss': -100, 'cooldown_s': 300}, …] -> '-$100→5m · …';
+    R02 {'symbol': 'MNQ', 'size': 1} -> 'MNQ 1', {'MNQ': 2, 'ES': 1} -> 'MNQ 2 · ES 1'."""
+    if isinstance(value, dict):
+        if value and set(value) <= set(_FREQUENCY_UNITS):
+            return " · ".join(f"{number(v)}{_FREQUENCY_UNITS[k]}" for k, v in value.items())
+        if set(value) == {"symbol", "size"}:
+            return f"{value['symbol']} {number(value['size'])}"
+        return " · ".join(f"{k} {number(v)}" for k, v in value.items()) or "—"
+    if isinstance(value, list) and value and all(isinstance(t, dict) and "loss" in t for t in value):
+        return " · ".join(f"{money(t['loss'], signed=False).replace('.00', '')}→{_short(t.get('cooldown_s'))}"
+                          for t in value)
+    return number(value)
+
+
+def _short(seconds: Any) -> str:
+    """300 -> '5m', 5400 -> '1h30m', 45 -> '45s'."""
+    try:
+        total = int(seconds)
+    except (TypeError, ValueError):
+        return "—"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "") or "0s"
