@@ -35,7 +35,7 @@ async def test_dashboard_shows_the_store_failing():
         dash = DashboardApp(api.url, poll_s=0.1, clock=ManualClock(T0))
         async with dash.run_test(size=(150, 48)) as pilot:
             for _ in range(250):
-                if "store" in str(dash.query_one("#conn").render()):
+                if "store failing" in str(dash.query_one("#conn").render()):
                     break
                 await pilot.pause(0.02)
             line = dash.query_one("#conn").render()

@@ -587,7 +587,7 @@ class StatusAPI:
             return by
         return await self._admin_call(request, "reload", self._provider.reload(by))
 
-    # --- trader self-lock ("done for the day", SPEC §5: tightening needs no password) -------
+    # --- trader self-lock ("done for the day": tightening needs no password, docs/rules.md)
     async def _self_lock(self, request: web.Request) -> web.Response:
         """Lock one's own account until the next reset (or `until`), no admin session needed.
 

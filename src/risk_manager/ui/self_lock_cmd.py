@@ -1,4 +1,4 @@
-"""`risk-manager lock`: the trader locks their own account ("done for the day", SPEC §5).
+"""`risk-manager lock`: the trader locks their own account ("done for the day", docs/rules.md).
 
 No admin password: a lock only tightens protection. Until the next daily reset by default, or
 `--until` a time. Only an admin (password + reason) can unlock it early.

@@ -1,4 +1,4 @@
-""""Done for the day" confirmation: the trader locks their own account (no password, SPEC §5)."""
+""""Done for the day" confirmation: the trader locks their own account (no password, docs/rules.md)."""
 
 from __future__ import annotations
 
