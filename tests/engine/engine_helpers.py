@@ -88,3 +88,6 @@ def locks_set(actions):
 __all__ = [
     "Alert", "CancelOrder", "ClosePosition", "Flatten", "PartialClose", "SetLock",
 ]
+
+#: The firm-account guards (SPEC §5b) have no default amounts: enabling one needs them.
+FIRM_AMOUNTS = {"max_loss_floor": {"enabled": True, "starting_balance": 50_000, "max_drawdown": 2_000}}

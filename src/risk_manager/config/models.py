@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from risk_manager.alerts.config import AlertsConfig
+from risk_manager.config.firm_models import MaxLossFloor
 from risk_manager.instruments import resolve_instrument
 
 Mode = Literal["enforce", "alert"]
@@ -291,10 +292,17 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "symbol_blocks": SymbolBlocks,
     "trade_management": TradeManagement,
     "daily_realized_profit": DailyRealizedProfit,
+    # Firm-account guards (SPEC §5b): config/firm_models.py.
+    "max_loss_floor": MaxLossFloor,
 }
 
-#: Rule ids (R01…R13) by config key, in SPEC order.
-RULE_IDS: dict[str, str] = {name: f"R{i:02d}" for i, name in enumerate(RULE_MODELS, start=1)}
+#: Firm-account guards: ids fixed by SPEC §5b (not by position, so each may land on its own).
+FIRM_RULE_IDS: dict[str, str] = {"max_loss_floor": "R14"}
+
+#: Rule ids (R01…R13, then the firm guards) by config key, in SPEC order.
+RULE_IDS: dict[str, str] = {
+    name: FIRM_RULE_IDS.get(name, f"R{i:02d}") for i, name in enumerate(RULE_MODELS, start=1)
+}
 
 
 class Rules(Strict):
@@ -311,6 +319,7 @@ class Rules(Strict):
     symbol_blocks: SymbolBlocks
     trade_management: TradeManagement
     daily_realized_profit: DailyRealizedProfit
+    max_loss_floor: MaxLossFloor
 
     @model_validator(mode="before")
     @classmethod

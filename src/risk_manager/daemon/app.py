@@ -227,6 +227,8 @@ class Daemon(StatusProviderMixin):
             if not finished:
                 log.error("shutdown: enforcement still in flight after 30 s (intents stay open)")
             await self.executor.close()
+        if self.pipeline is not None:
+            self.pipeline.save_records()  # what the engine recorded since the last batch
         if self.maintenance is not None and not await self.maintenance.wait_idle(30.0):
             log.error("shutdown: backup/prune still running after 30 s; closing the store anyway")
         await self._close_resources()
@@ -396,6 +398,7 @@ class Daemon(StatusProviderMixin):
             self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
                 self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
         self.engine.restore_own_orders(self.store.own_orders(now - timedelta(days=2)))
+        self.engine.restore_balance_history(self.store.balance_history())  # R14–R16 (SPEC §5b)
         await self.reconcile(reason="start-up")
         self.pipeline.dispatch(self.engine.tick(self.clock.now()))
         self.pipeline.dispatch(self.engine.startup_flatten(self.clock.now()))
@@ -585,6 +588,7 @@ class Daemon(StatusProviderMixin):
                     self._day = self.engine.trading_day
                     self.reconciler.new_trading_day()  # type: ignore[union-attr]
                     self._record_reset(now)
+                    self.pipeline.save_records()  # the balance history the reset closed (R14)
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
                 self._guard_locked_accounts()

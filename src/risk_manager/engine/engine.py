@@ -31,7 +31,10 @@ from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
-from risk_manager.engine.rules import LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
+from risk_manager.engine.firm import BalanceRecord
+from risk_manager.engine.rules import (
+    ACCOUNT_RULES, LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate,
+)
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
@@ -88,7 +91,7 @@ class RiskEngine:
         self._overrides: dict[int, dict] = dict(account_overrides or {})
         #: Own orders bound and trades handled since the last `take_records` (to persist).
         #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
-        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord] = deque(maxlen=UNSAVED_MAX)
+        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = deque(maxlen=UNSAVED_MAX)
         self._install(config)
 
     # -- configuration -----------------------------------------------------------------------
@@ -273,8 +276,16 @@ class RiskEngine:
         out: list[Action] = []
         if event.data.can_trade is True:  # only an explicit true ends R10's lock, never a missing field
             out += self.locks.on_can_trade(state.account_id)
-        ctx = self.contexts(state.account_id)["auth_loss_guard"]
-        return out + r10_auth_loss_guard.evaluate(event, state, ctx, now)
+        ctxs = self.contexts(state.account_id)
+        out += r10_auth_loss_guard.evaluate(event, state, ctxs["auth_loss_guard"], now)
+        # The balance moved: the rules judging it (R14). While locked, only a lock of their own.
+        locked = self.locks.is_locked(state.account_id)
+        for name in ACCOUNT_RULES:
+            if ctxs[name].config.enabled:
+                actions = RULES[name](event, state, ctxs[name], now)
+                if actions and (not locked or self._records_lock(actions)):
+                    out += actions
+        return out
 
     def _track(self, event: Event, change: Change, state: AccountState) -> None:
         """Keep the contract → holders index and release in-flight marks the broker has settled."""
@@ -357,11 +368,53 @@ class RiskEngine:
         for account_id, trade_id in trades:
             self.state(account_id).handled_before.add(trade_id)
 
-    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord]:
-        """What to persist since the last call (own orders, handled trades)."""
-        out = list(self._unsaved)
+    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord | BalanceRecord]:
+        """What to persist since the last call (own orders, handled trades, balance history)."""
+        out: list[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = list(self._unsaved)
         self._unsaved.clear()
+        for acct, state in self.accounts.items():
+            firm = state.firm
+            if firm.high_unsaved and firm.high_equity is not None and self.day_start is not None:
+                firm.high_unsaved = False
+                out.append(BalanceRecord(acct, self.trading_day or self.day_start.date(),
+                                         "high_equity", firm.high_equity, self.day_start))
         return out
+
+    # -- balance history (firm-account guards, SPEC §5b) ---------------------------------------
+    def restore_balance_history(self, rows: Any) -> None:
+        """Start-up: the persisted balance history, iterable of (account, day, field, value)."""
+        for account_id, day, field_name, value in rows:
+            self.state(account_id).firm.restore(day, field_name, value, self.trading_day)
+
+    def _start_firm_day(self, state: AccountState, day: date, start: datetime,
+                        previous: date | None) -> None:
+        """A daily reset with the balance known: it ends `previous` and starts `day`."""
+        firm, balance = state.firm, state.balance
+        if balance is None:
+            firm.start_of_day = firm.start_day = None
+            return
+        if previous is not None and previous not in firm.end_of_day:
+            firm.end_of_day[previous] = balance
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "end_of_day", balance, start))
+        firm.start_of_day, firm.start_day = balance, day
+        self._unsaved.append(BalanceRecord(state.account_id, day, "start_of_day", balance, start))
+
+    def day_trades_read(self, account_id: int, now: datetime) -> None:
+        """The reconciler read the account's balance and every trade of the trading day. An
+        account whose day start was not seen (first start, or the reset passed while the daemon
+        was down) started today with its balance minus today's net realized (every fill moves the
+        balance by its P&L and fees), which is also the end-of-day balance of the day before."""
+        state = self.state(account_id)
+        firm = state.firm
+        if state.balance is None or self.trading_day is None or firm.start_day == self.trading_day:
+            return
+        start = round(state.balance - state.realized_net, 2)
+        previous = self.timeline.day_of((self.day_start or now) - timedelta(seconds=1))
+        if previous not in firm.end_of_day:
+            firm.end_of_day[previous] = start
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "end_of_day", start, now))
+        firm.start_of_day, firm.start_day = start, self.trading_day
+        self._unsaved.append(BalanceRecord(state.account_id, self.trading_day, "start_of_day", start, now))
 
     # -- side effects -----------------------------------------------------------------------
     def _finish(self, actions: list[Action], now: datetime) -> list[Action]:
@@ -417,10 +470,13 @@ class RiskEngine:
         if self.trading_day == day:
             return []
         first = self.trading_day is None
+        previous = self.trading_day
         self.trading_day = day
         if not first:
             self.last_reset_at = start
         for state in self.accounts.values():
+            if not first:
+                self._start_firm_day(state, day, start, previous)
             state.start_day(start)
         return list(self.locks.expire(now))
 

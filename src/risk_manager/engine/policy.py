@@ -90,6 +90,16 @@ def _cooldowns_looser(o: dict, n: dict) -> bool:
     return DOWN(o["per_minute"], n["per_minute"]) or DOWN(o["per_hour"], n["per_hour"])
 
 
+def _lower_or_new_cap(o: Any, n: Any) -> bool:
+    """A cap (R14 stop_trailing_at) loosens when it appears or comes down."""
+    return n is not None and (o is None or n < o)
+
+
+def _lower_or_gone(o: Any, n: Any) -> bool:
+    """A bound (R14 starting_balance, floor_now) loosens when it comes down or goes."""
+    return o is not None and (n is None or n < o)
+
+
 Direction = Callable[[Any, Any], bool]
 _COMMON: dict[str, Direction] = {"enabled": TRUE_TO_FALSE, "mode": ENFORCE_TO_ALERT}
 
@@ -114,6 +124,11 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                       "close_existing": TRUE_TO_FALSE},
     "trade_management": {**_COMMON, "auto_breakeven": _be_looser, "trailing_stop": _trail_looser},
     "daily_realized_profit": {**_COMMON, "target": UP, "include_unrealized": TRUE_TO_FALSE},
+    # R14: a lower high or a lower/absent floor is looser; intraday highs are >= end-of-day ones.
+    "max_loss_floor": {**_COMMON, "starting_balance": _lower_or_gone, "max_drawdown": UP,
+                       "trail": lambda o, n: o == "intraday" and n == "end_of_day",
+                       "stop_trailing_at": _lower_or_new_cap, "buffer": DOWN,
+                       "floor_now": _lower_or_gone},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.

@@ -10,6 +10,7 @@ from risk_manager.engine.rules.r01_max_contracts import contract_count
 from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_by_symbol
 from risk_manager.engine.rules.r06_trade_frequency_limit import counts
 from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
+from risk_manager.engine.rules.r14_max_loss_floor import equity, floor_of, used_pct
 from risk_manager.events import OrderSide, OrderStatus, OrderType
 
 if TYPE_CHECKING:
@@ -97,9 +98,28 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         "orders": orders,
         "unpriced_contracts": sorted(state.unpriced),
         "rules": rule_rows(engine, account_id, now),
+        "firm": firm_view(engine, account_id),
         "trading_day": {"start": _iso(start), "end": _iso(end),
                         "reset_in_s": max(0.0, (end - now).total_seconds())},
     }
+
+
+def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
+    """The firm-account guards' figures (SPEC §5b): for R14 the floor, the high, the trigger
+    (floor + buffer), the equity and its distance to the trigger."""
+    state = engine.state(account_id)
+    out: dict[str, Any] = {}
+    r14 = engine.contexts(account_id)["max_loss_floor"].config
+    if r14.enabled:
+        fl = floor_of(r14, state.firm)
+        eq = equity(state)
+        out["max_loss_floor"] = {
+            "floor": round(fl.floor, 2), "high": round(fl.high, 2), "trigger": round(fl.trigger, 2),
+            "buffer": r14.buffer, "trail": r14.trail, "equity": None if eq is None else round(eq, 2),
+            "distance": None if eq is None else round(eq - fl.trigger, 2),
+            "used_pct": None if eq is None else used_pct(fl, eq),
+        }
+    return out
 
 
 def _enum_name(enum_type, value: int) -> str:
@@ -169,6 +189,13 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             value = state.can_trade
         elif name == "symbol_blocks":
             value = list(c.blocked_symbols)
+        elif name == "max_loss_floor" and c.enabled:
+            # value: equity (balance + open unrealized); limit: where the guard acts.
+            fl = floor_of(c, state.firm)
+            limit = round(fl.trigger, 2)
+            eq = equity(state)
+            if eq is not None:
+                value, used = round(eq, 2), used_pct(fl, eq)
         rows.append({
             "rule": RULE_IDS[name], "name": name, "enabled": c.enabled,
             "mode": getattr(c, "action_mode", None) or c.mode,

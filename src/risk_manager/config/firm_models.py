@@ -1,0 +1,53 @@
+"""Config models of the firm-account guards (SPEC §5b): R14 max_loss_floor (R15, R16 follow).
+
+Every number is the trader's configuration, copied from their firm's current rulebook; none is a
+firm fact built into the program. Each block is disabled unless it is present in the file, and a
+present block must say the amounts it guards (no default balance or drawdown is assumed).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mode = Literal["enforce", "alert"]
+
+
+class _FirmRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    mode: Mode = "enforce"
+
+
+def _require(model: BaseModel, rule: str, *fields: str) -> None:
+    missing = [f for f in fields if getattr(model, f) is None]
+    if missing:
+        raise ValueError(
+            f"{rule} needs {' and '.join(missing)} when enabled (copy them from your firm's "
+            "current rulebook)")
+
+
+# --- R14 ---------------------------------------------------------------------------------
+class MaxLossFloor(_FirmRule):
+    """The trailing maximum-loss floor: min(stop_trailing_at, high − max_drawdown)."""
+
+    #: The account's balance when it started (the first high).
+    starting_balance: float | None = Field(None, gt=0)
+    #: How far below the high the floor trails.
+    max_drawdown: float | None = Field(None, gt=0)
+    #: end_of_day: the high is the highest end-of-day balance; intraday: the highest equity seen.
+    trail: Literal["end_of_day", "intraday"] = "end_of_day"
+    #: The floor never rises above this (e.g. the starting balance); None: it trails forever.
+    stop_trailing_at: float | None = Field(None, gt=0)
+    #: The guard acts this many dollars above the firm's floor.
+    buffer: float = Field(0, ge=0)
+    #: The floor the platform shows now: the floor is never below it (seeds a guard started late).
+    floor_now: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "MaxLossFloor":
+        if self.enabled:
+            _require(self, "max_loss_floor", "starting_balance", "max_drawdown")
+        return self

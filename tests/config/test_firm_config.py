@@ -1,0 +1,51 @@
+"""Config of the firm-account guards (SPEC §5b): examples validate, problems name file/line/field."""
+
+from __future__ import annotations
+
+import pytest
+from ruamel.yaml import YAML
+
+from config_test_helpers import line_of
+from risk_manager.config.loader import ConfigError, example_text, load_config_dir
+from risk_manager.config.models import RiskConfig
+
+FIRM_EXAMPLES = ["firm_evaluation.yaml", "firm_funded.yaml"]
+
+
+@pytest.mark.parametrize("name", FIRM_EXAMPLES)
+def test_firm_examples_validate_and_say_check_the_rulebook(name):
+    text = example_text(name)
+    cfg = RiskConfig.model_validate(YAML(typ="safe").load(text))
+    assert cfg.rules.max_loss_floor.enabled
+    # Every amount is marked as the firm's to set, not ours.
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if value.split("#")[0].strip().replace(".", "").isdigit() and "buffer" not in key and not key.strip().startswith("#"):
+            assert "check your firm's current rulebook" in line, line
+
+
+def test_firm_rules_are_off_unless_present():
+    assert RiskConfig.model_validate({}).rules.max_loss_floor.enabled is False
+
+
+def _problems(config_dir):
+    with pytest.raises(ConfigError) as info:
+        load_config_dir(config_dir)
+    return info.value.problems
+
+
+def test_enabled_floor_without_its_amounts_names_the_block(config_dir):
+    risk = config_dir / "risk_config.yaml"
+    risk.write_text(risk.read_text() + "  max_loss_floor:\n    buffer: 100\n")
+    [problem] = _problems(config_dir)
+    assert problem.file == "risk_config.yaml" and problem.field == "rules.max_loss_floor"
+    assert problem.line == line_of(risk, "max_loss_floor:")
+    assert "starting_balance and max_drawdown" in problem.message
+
+
+def test_bad_trail_names_the_field(config_dir):
+    risk = config_dir / "risk_config.yaml"
+    risk.write_text(risk.read_text() + "  max_loss_floor:\n    starting_balance: 50000\n"
+                    "    max_drawdown: 2000\n    trail: weekly\n")
+    [problem] = _problems(config_dir)
+    assert problem.field == "rules.max_loss_floor.trail" and problem.line == line_of(risk, "trail: weekly")
