@@ -25,7 +25,13 @@ def test_firm_examples_validate_and_say_check_the_rulebook(name):
 
 
 def test_firm_rules_are_off_unless_present():
-    assert RiskConfig.model_validate({}).rules.max_loss_floor.enabled is False
+    rules = RiskConfig.model_validate({}).rules
+    assert rules.max_loss_floor.enabled is False and rules.scaling_plan.enabled is False
+
+
+def test_funded_example_scaling_plan():
+    plan = RiskConfig.model_validate(YAML(typ="safe").load(example_text("firm_funded.yaml"))).rules.scaling_plan
+    assert [plan.allowance(b) for b in (50_000, 51_500, 51_999, 52_000)] == [2, 3, 3, 5]
 
 
 def _problems(config_dir):
@@ -49,3 +55,16 @@ def test_bad_trail_names_the_field(config_dir):
                     "    max_drawdown: 2000\n    trail: weekly\n")
     [problem] = _problems(config_dir)
     assert problem.field == "rules.max_loss_floor.trail" and problem.line == line_of(risk, "trail: weekly")
+
+
+def test_scaling_plan_needs_tiers_and_names_a_bad_one(config_dir):
+    risk = config_dir / "risk_config.yaml"
+    base = risk.read_text()
+    risk.write_text(base + "  scaling_plan:\n    micro_weight: 0.1\n")
+    [problem] = _problems(config_dir)
+    assert problem.field == "rules.scaling_plan" and "needs tiers" in problem.message
+    risk.write_text(base + "  scaling_plan:\n    tiers:\n      - {balance_at_least: 0, max_contracts: 2}\n"
+                    "      - {balance_at_least: 51500, max_contract: 3}\n")
+    problem = next(p for p in _problems(config_dir) if p.field.endswith("max_contract"))
+    assert problem.field == "rules.scaling_plan.tiers[1].max_contract"
+    assert problem.line == line_of(risk, "max_contract: 3")

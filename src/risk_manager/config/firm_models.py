@@ -1,4 +1,4 @@
-"""Config models of the firm-account guards (SPEC §5b): R14 max_loss_floor (R15, R16 follow).
+"""Config models of the firm-account guards (SPEC §5b): R14 max_loss_floor, R16 scaling_plan.
 
 Every number is the trader's configuration, copied from their firm's current rulebook; none is a
 firm fact built into the program. Each block is disabled unless it is present in the file, and a
@@ -51,3 +51,39 @@ class MaxLossFloor(_FirmRule):
         if self.enabled:
             _require(self, "max_loss_floor", "starting_balance", "max_drawdown")
         return self
+
+
+# --- R16 ---------------------------------------------------------------------------------
+class ScalingTier(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: From this balance (at the start of the trading day) on …
+    balance_at_least: float = Field(ge=0)
+    #: … this many contracts (minis; a micro counts `micro_weight`) may be held at once.
+    max_contracts: float = Field(ge=0)
+
+
+class ScalingPlan(_FirmRule):
+    """The scaling plan of a funded account: contracts allowed by the day's starting balance."""
+
+    tiers: list[ScalingTier] = Field(default_factory=list)
+    micro_weight: float = Field(0.1, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _tiers(self) -> "ScalingPlan":
+        if self.enabled and not self.tiers:
+            raise ValueError("scaling_plan needs tiers ([{balance_at_least, max_contracts}, ...]) "
+                             "when enabled (copy them from your firm's current rulebook)")
+        levels = [t.balance_at_least for t in self.tiers]
+        if len(set(levels)) != len(levels):
+            raise ValueError("tiers: each balance_at_least may appear once")
+        return self
+
+    def allowance(self, balance: float) -> float:
+        """The contracts allowed at `balance`: the tier with the highest balance_at_least at or
+        below it; 0 below every tier (no tier allows anything there)."""
+        best: ScalingTier | None = None
+        for tier in self.tiers:
+            if tier.balance_at_least <= balance and (best is None or tier.balance_at_least > best.balance_at_least):
+                best = tier
+        return 0.0 if best is None else best.max_contracts

@@ -90,6 +90,15 @@ def _cooldowns_looser(o: dict, n: dict) -> bool:
     return DOWN(o["per_minute"], n["per_minute"]) or DOWN(o["per_hour"], n["per_hour"])
 
 
+def _scaling_looser(old: list, new: list) -> bool:
+    """R16: looser when some balance is allowed more contracts than before."""
+    from risk_manager.config.firm_models import ScalingPlan
+
+    o, n = ScalingPlan(tiers=old), ScalingPlan(tiers=new)
+    points = {t["balance_at_least"] for t in old} | {t["balance_at_least"] for t in new}
+    return any(n.allowance(p) > o.allowance(p) for p in points)
+
+
 def _lower_or_new_cap(o: Any, n: Any) -> bool:
     """A cap (R14 stop_trailing_at) loosens when it appears or comes down."""
     return n is not None and (o is None or n < o)
@@ -129,6 +138,7 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                        "trail": lambda o, n: o == "intraday" and n == "end_of_day",
                        "stop_trailing_at": _lower_or_new_cap, "buffer": DOWN,
                        "floor_now": _lower_or_gone},
+    "scaling_plan": {**_COMMON, "tiers": _scaling_looser, "micro_weight": DOWN},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.

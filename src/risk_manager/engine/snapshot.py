@@ -11,6 +11,7 @@ from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_
 from risk_manager.engine.rules.r06_trade_frequency_limit import counts
 from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
 from risk_manager.engine.rules.r14_max_loss_floor import equity, floor_of, used_pct
+from risk_manager.engine.rules import r16_scaling_plan
 from risk_manager.events import OrderSide, OrderStatus, OrderType
 
 if TYPE_CHECKING:
@@ -119,6 +120,14 @@ def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
             "distance": None if eq is None else round(eq - fl.trigger, 2),
             "used_pct": None if eq is None else used_pct(fl, eq),
         }
+    r16 = engine.contexts(account_id)["scaling_plan"]
+    if r16.config.enabled:
+        plan = r16_scaling_plan.allowance(state, r16)
+        out["scaling_plan"] = {
+            "day_start_balance": None if plan is None else round(plan[0], 2),
+            "allowed": None if plan is None else plan[1],
+            "held": r16_scaling_plan.held(state, r16),
+        }
     return out
 
 
@@ -196,6 +205,12 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             eq = equity(state)
             if eq is not None:
                 value, used = round(eq, 2), used_pct(fl, eq)
+        elif name == "scaling_plan" and c.enabled:
+            value = r16_scaling_plan.held(state, rc)
+            plan = r16_scaling_plan.allowance(state, rc)
+            if plan is not None:
+                limit = plan[1]
+                used = 100.0 if limit == 0 and value > 0 else _pct(value, limit)
         rows.append({
             "rule": RULE_IDS[name], "name": name, "enabled": c.enabled,
             "mode": getattr(c, "action_mode", None) or c.mode,

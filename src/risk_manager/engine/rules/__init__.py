@@ -25,6 +25,7 @@ from risk_manager.engine.rules import (
     r12_trade_management,
     r13_daily_realized_profit,
     r14_max_loss_floor,
+    r16_scaling_plan,
 )
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
@@ -47,6 +48,7 @@ RULES: dict[str, Evaluate] = {
     "trade_management": r12_trade_management.evaluate,
     "daily_realized_profit": r13_daily_realized_profit.evaluate,
     "max_loss_floor": r14_max_loss_floor.evaluate,
+    "scaling_plan": r16_scaling_plan.evaluate,
 }
 
 _MARKS = (EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE)
@@ -57,9 +59,9 @@ TRIGGERS: dict[EventKind, tuple[str, ...]] = {
         "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
         "daily_unrealized_loss", "max_unrealized_profit", "no_stop_loss_grace",
         "session_block_outside", "symbol_blocks", "trade_management", "daily_realized_profit",
-        "max_loss_floor",
+        "max_loss_floor", "scaling_plan",
     ),
-    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks"),
+    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks", "scaling_plan"),
     EventKind.TRADE: (
         "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "daily_realized_profit",
     ),
@@ -78,7 +80,7 @@ TICK_RULES = ("no_stop_loss_grace", "session_block_outside")
 RECHECK_RULES = (
     "max_contracts", "max_contracts_per_instrument", "daily_realized_loss", "daily_unrealized_loss",
     "max_unrealized_profit", "session_block_outside", "auth_loss_guard", "symbol_blocks",
-    "daily_realized_profit", "max_loss_floor",
+    "daily_realized_profit", "max_loss_floor", "scaling_plan",
 )
 #: Rules that set locks. They still run while the account is locked (the gate answers the event
 #: first), so every breach records its own lock at once: an R03 breach during an R07 cooldown locks
