@@ -17,6 +17,8 @@ def test_firm_examples_validate_and_say_check_the_rulebook(name):
     text = example_text(name)
     cfg = RiskConfig.model_validate(YAML(typ="safe").load(text))
     assert cfg.rules.max_loss_floor.enabled
+    assert (cfg.rules.consistency_guard.enabled, cfg.rules.scaling_plan.enabled) == (
+        (True, False) if "evaluation" in name else (False, True))
     # Every amount is marked as the firm's to set, not ours.
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -26,7 +28,7 @@ def test_firm_examples_validate_and_say_check_the_rulebook(name):
 
 def test_firm_rules_are_off_unless_present():
     rules = RiskConfig.model_validate({}).rules
-    assert rules.max_loss_floor.enabled is False and rules.scaling_plan.enabled is False
+    assert not (rules.max_loss_floor.enabled or rules.consistency_guard.enabled or rules.scaling_plan.enabled)
 
 
 def test_funded_example_scaling_plan():

@@ -71,12 +71,14 @@ def test_below_every_tier_nothing_is_allowed_and_alert_mode():
     assert [type(a) for a in acts] == [Alert] and acts[0].reason.startswith("[alert only] Scaling plan")
 
 
-def test_day_start_without_a_reset_seen_is_balance_minus_realized():
+def test_day_start_without_a_reset_seen_is_balance_minus_realized_once_read():
     from engine.engine_helpers import trade
 
     eng = engine({"scaling_plan": {"tiers": TIERS}})
     eng.handle(trade(1, ES, 700.0, ts=T0, fees=2.0), T0)
     eng.handle(account(True, balance=51_698.0), T0)  # started the day at 51,000
+    assert eng.handle(pos(ES, 4, 6000.0), T0) == []  # no day start known yet: not judged
+    eng.day_trades_read(ACCT, T0)
     assert of(eng.handle(pos(ES, 4, 6000.0), T0 + timedelta(seconds=1)), PartialClose)
 
 

@@ -1,4 +1,5 @@
-"""Config models of the firm-account guards (SPEC §5b): R14 max_loss_floor, R16 scaling_plan.
+"""Config models of the firm-account guards (SPEC §5b): R14 max_loss_floor, R15
+consistency_guard, R16 scaling_plan.
 
 Every number is the trader's configuration, copied from their firm's current rulebook; none is a
 firm fact built into the program. Each block is disabled unless it is present in the file, and a
@@ -87,3 +88,27 @@ class ScalingPlan(_FirmRule):
             if tier.balance_at_least <= balance and (best is None or tier.balance_at_least > best.balance_at_least):
                 best = tier
         return 0.0 if best is None else best.max_contracts
+
+
+# --- R15 ---------------------------------------------------------------------------------
+class ConsistencyGuard(_FirmRule):
+    """An evaluation's consistency target: no day may make more than `max_day_share` of the total
+    profit. Today stops (flatten, lock until the reset) when its profit reaches the most that
+    keeps it within that share of max(total profit so far incl. today, profit_target)."""
+
+    max_day_share: float | None = Field(None, gt=0, lt=1)
+    profit_target: float | None = Field(None, gt=0)
+    #: Today's open unrealized counts towards today's profit (acts before the close).
+    include_unrealized: bool = True
+    #: The account's starting balance: when set, the profit before today is the day's starting
+    #: balance minus it (exact, whatever the guard saw); else the sum of the days it recorded
+    #: plus `profit_before`.
+    starting_balance: float | None = Field(None, gt=0)
+    #: Profit made before the guard kept the history (the platform shows it).
+    profit_before: float = 0.0
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "ConsistencyGuard":
+        if self.enabled:
+            _require(self, "consistency_guard", "max_day_share", "profit_target")
+        return self

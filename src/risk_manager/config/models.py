@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from risk_manager.alerts.config import AlertsConfig
-from risk_manager.config.firm_models import MaxLossFloor, ScalingPlan
+from risk_manager.config.firm_models import ConsistencyGuard, MaxLossFloor, ScalingPlan
 from risk_manager.instruments import resolve_instrument
 
 Mode = Literal["enforce", "alert"]
@@ -294,11 +294,13 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "daily_realized_profit": DailyRealizedProfit,
     # Firm-account guards (SPEC §5b): config/firm_models.py.
     "max_loss_floor": MaxLossFloor,
+    "consistency_guard": ConsistencyGuard,
     "scaling_plan": ScalingPlan,
 }
 
 #: Firm-account guards: ids fixed by SPEC §5b (not by position, so each may land on its own).
-FIRM_RULE_IDS: dict[str, str] = {"max_loss_floor": "R14", "scaling_plan": "R16"}
+FIRM_RULE_IDS: dict[str, str] = {"max_loss_floor": "R14", "consistency_guard": "R15",
+                                  "scaling_plan": "R16"}
 
 #: Rule ids (R01…R13, then the firm guards) by config key, in SPEC order.
 RULE_IDS: dict[str, str] = {
@@ -321,6 +323,7 @@ class Rules(Strict):
     trade_management: TradeManagement
     daily_realized_profit: DailyRealizedProfit
     max_loss_floor: MaxLossFloor
+    consistency_guard: ConsistencyGuard
     scaling_plan: ScalingPlan
 
     @model_validator(mode="before")

@@ -390,6 +390,10 @@ class RiskEngine:
                         previous: date | None) -> None:
         """A daily reset with the balance known: it ends `previous` and starts `day`."""
         firm, balance = state.firm, state.balance
+        if previous is not None:  # the day's net P&L, before the reset clears it (R15)
+            pnl = round(state.realized_net, 2)
+            firm.day_pnl[previous] = pnl
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "net_pnl", pnl, start))
         if balance is None:
             firm.start_of_day = firm.start_day = None
             return
@@ -413,6 +417,11 @@ class RiskEngine:
         if previous not in firm.end_of_day:
             firm.end_of_day[previous] = start
             self._unsaved.append(BalanceRecord(state.account_id, previous, "end_of_day", start, now))
+        began = firm.earlier_starts.get(previous)
+        if previous not in firm.day_pnl and began is not None:  # a day whose reset was missed
+            pnl = round(firm.end_of_day[previous] - began, 2)
+            firm.day_pnl[previous] = pnl
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "net_pnl", pnl, now))
         firm.start_of_day, firm.start_day = start, self.trading_day
         self._unsaved.append(BalanceRecord(state.account_id, self.trading_day, "start_of_day", start, now))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-BalanceField = Literal["start_of_day", "end_of_day", "high_equity"]
+BalanceField = Literal["start_of_day", "end_of_day", "high_equity", "net_pnl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,11 @@ class FirmState:
     #: The balance the current trading day started with (None until known).
     start_of_day: float | None = None
     start_day: date | None = None
+    #: Net P&L (fees included) of each trading day before today that the guard saw end (R15).
+    day_pnl: dict[date, float] = field(default_factory=dict)
+    #: Start-of-day balances of earlier days (read back from the store): with their end-of-day
+    #: balance they give a day's net P&L that a reset missed while stopped did not record.
+    earlier_starts: dict[date, float] = field(default_factory=dict)
     #: The high rose since the last time it was handed out for persisting.
     high_unsaved: bool = False
 
@@ -54,5 +59,13 @@ class FirmState:
         elif field_name == "high_equity":
             if self.high_equity is None or value > self.high_equity:
                 self.high_equity = value
+        elif field_name == "net_pnl" and trading_day != today:
+            self.day_pnl[trading_day] = value
         elif field_name == "start_of_day" and trading_day == today:
             self.start_of_day, self.start_day = value, trading_day
+        elif field_name == "start_of_day":
+            self.earlier_starts[trading_day] = value
+
+    @property
+    def profit_before_today(self) -> float:
+        return sum(self.day_pnl.values())

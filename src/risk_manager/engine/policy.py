@@ -139,6 +139,11 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                        "stop_trailing_at": _lower_or_new_cap, "buffer": DOWN,
                        "floor_now": _lower_or_gone},
     "scaling_plan": {**_COMMON, "tiers": _scaling_looser, "micro_weight": DOWN},
+    # R15: a bigger share or target allows a bigger day; a lower starting balance or more profit
+    # before counts more profit; no history-independent order between the two sources.
+    "consistency_guard": {**_COMMON, "max_day_share": UP, "profit_target": UP,
+                          "include_unrealized": TRUE_TO_FALSE, "starting_balance": ANY,
+                          "profit_before": UP},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.

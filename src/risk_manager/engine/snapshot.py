@@ -11,7 +11,7 @@ from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_
 from risk_manager.engine.rules.r06_trade_frequency_limit import counts
 from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
 from risk_manager.engine.rules.r14_max_loss_floor import equity, floor_of, used_pct
-from risk_manager.engine.rules import r16_scaling_plan
+from risk_manager.engine.rules import r15_consistency_guard, r16_scaling_plan
 from risk_manager.events import OrderSide, OrderStatus, OrderType
 
 if TYPE_CHECKING:
@@ -120,6 +120,14 @@ def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
             "distance": None if eq is None else round(eq - fl.trigger, 2),
             "used_pct": None if eq is None else used_pct(fl, eq),
         }
+    r15 = engine.contexts(account_id)["consistency_guard"].config
+    if r15.enabled:
+        cons = r15_consistency_guard.consistency_of(r15, state)
+        out["consistency_guard"] = None if cons is None else {
+            "profit_before_today": round(cons.before, 2), "today": round(cons.today, 2),
+            "total": round(cons.total, 2), "allowed_today": round(cons.allowed, 2),
+            "days": {d.isoformat(): v for d, v in sorted(state.firm.day_pnl.items())},
+        }
     r16 = engine.contexts(account_id)["scaling_plan"]
     if r16.config.enabled:
         plan = r16_scaling_plan.allowance(state, r16)
@@ -205,6 +213,11 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             eq = equity(state)
             if eq is not None:
                 value, used = round(eq, 2), used_pct(fl, eq)
+        elif name == "consistency_guard" and c.enabled:
+            cons = r15_consistency_guard.consistency_of(c, state)
+            if cons is not None:
+                value, limit = round(cons.today, 2), round(cons.allowed, 2)
+                used = _pct(value, limit)
         elif name == "scaling_plan" and c.enabled:
             value = r16_scaling_plan.held(state, rc)
             plan = r16_scaling_plan.allowance(state, rc)

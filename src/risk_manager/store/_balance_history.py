@@ -18,6 +18,7 @@ _UPSERT = {
     "start_of_day": "start_of_day = excluded.start_of_day",
     "end_of_day": "end_of_day = excluded.end_of_day",
     "high_equity": "high_equity = MAX(COALESCE(high_equity, excluded.high_equity), excluded.high_equity)",
+    "net_pnl": "net_pnl = excluded.net_pnl",
 }
 FIELDS = tuple(_UPSERT)
 

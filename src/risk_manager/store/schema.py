@@ -158,7 +158,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 7: the balance history the firm-account guards judge (SPEC §5b): per account and trading
     # day the balance it started with, the balance at the reset that ended it, the highest equity
-    # seen. Rebuilt from REST when missing; kept small (one row per account and day).
+    # seen, the day's net P&L (R15). Rebuilt from REST when missing; one row per account and day.
     """
     CREATE TABLE balance_history (
         account_id   INTEGER NOT NULL,
@@ -166,6 +166,7 @@ MIGRATIONS: tuple[str, ...] = (
         start_of_day REAL,
         end_of_day   REAL,
         high_equity  REAL,
+        net_pnl      REAL,
         updated_at   TEXT NOT NULL,
         PRIMARY KEY (account_id, trading_day)
     );

@@ -25,6 +25,7 @@ from risk_manager.engine.rules import (
     r12_trade_management,
     r13_daily_realized_profit,
     r14_max_loss_floor,
+    r15_consistency_guard,
     r16_scaling_plan,
 )
 from risk_manager.engine.state import AccountState
@@ -48,6 +49,7 @@ RULES: dict[str, Evaluate] = {
     "trade_management": r12_trade_management.evaluate,
     "daily_realized_profit": r13_daily_realized_profit.evaluate,
     "max_loss_floor": r14_max_loss_floor.evaluate,
+    "consistency_guard": r15_consistency_guard.evaluate,
     "scaling_plan": r16_scaling_plan.evaluate,
 }
 
@@ -59,16 +61,17 @@ TRIGGERS: dict[EventKind, tuple[str, ...]] = {
         "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
         "daily_unrealized_loss", "max_unrealized_profit", "no_stop_loss_grace",
         "session_block_outside", "symbol_blocks", "trade_management", "daily_realized_profit",
-        "max_loss_floor", "scaling_plan",
+        "max_loss_floor", "scaling_plan", "consistency_guard",
     ),
     EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks", "scaling_plan"),
     EventKind.TRADE: (
         "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "daily_realized_profit",
+        "consistency_guard",
     ),
     EventKind.ACCOUNT: ("auth_loss_guard",),
     EventKind.QUOTE: (
         "daily_realized_loss", "daily_unrealized_loss", "max_unrealized_profit",
-        "trade_management", "daily_realized_profit", "max_loss_floor",
+        "trade_management", "daily_realized_profit", "max_loss_floor", "consistency_guard",
     ),
 }
 TRIGGERS[EventKind.MARKET_TRADE] = TRIGGERS[EventKind.QUOTE]
@@ -80,7 +83,7 @@ TICK_RULES = ("no_stop_loss_grace", "session_block_outside")
 RECHECK_RULES = (
     "max_contracts", "max_contracts_per_instrument", "daily_realized_loss", "daily_unrealized_loss",
     "max_unrealized_profit", "session_block_outside", "auth_loss_guard", "symbol_blocks",
-    "daily_realized_profit", "max_loss_floor", "scaling_plan",
+    "daily_realized_profit", "max_loss_floor", "scaling_plan", "consistency_guard",
 )
 #: Rules that set locks. They still run while the account is locked (the gate answers the event
 #: first), so every breach records its own lock at once: an R03 breach during an R07 cooldown locks
@@ -88,5 +91,5 @@ RECHECK_RULES = (
 #: run by the engine on every account event anyway.)
 LOCKING_RULES = frozenset({
     "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "session_block_outside",
-    "symbol_blocks", "daily_realized_profit", "max_loss_floor",
+    "symbol_blocks", "daily_realized_profit", "max_loss_floor", "consistency_guard",
 })

@@ -3,7 +3,8 @@ the tier matching the balance at the start of the trading day → reduce to the 
 an order that would take the account over it is cancelled. No lock.
 
 The day's starting balance is the one the reset saw (engine/firm.py), else the balance minus
-today's net realized (what the account started the day with, every fill having moved it).
+today's net realized read once by the reconciler (engine `day_trades_read`); until one is known
+the rule does not judge.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ TRIGGERS = frozenset({EventKind.POSITION, EventKind.ORDER})
 
 
 def day_start_balance(state: AccountState) -> float | None:
-    """The engine keeps `firm.start_of_day` for the current trading day only (None otherwise)."""
-    if state.firm.start_of_day is not None:
-        return state.firm.start_of_day
-    if state.balance is None:
-        return None
-    return round(state.balance - state.realized_net, 2)
+    """The balance the trading day started with: seen at the reset, or derived once from a
+    consistent read of the balance and the day's trades (engine `day_trades_read`). Never
+    balance − realized on the fly: the balance update lags a fill, so that figure jumps by the
+    fill's P&L until it arrives."""
+    return state.firm.start_of_day
 
 
 def weight(ctx: RuleContext, contract_id: str) -> float:
