@@ -22,7 +22,8 @@ def test_firm_examples_validate_and_say_check_the_rulebook(name):
     # Every amount is marked as the firm's to set, not ours.
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if value.split("#")[0].strip().replace(".", "").isdigit() and "buffer" not in key and not key.strip().startswith("#"):
+        personal = key.strip() in ("buffer", "reduce_only_at") or key.strip().startswith("#")
+        if value.split("#")[0].strip().replace(".", "").isdigit() and not personal:
             assert "check your firm's current rulebook" in line, line
 
 

@@ -46,6 +46,9 @@ class MaxLossFloor(_FirmRule):
     buffer: float = Field(0, ge=0)
     #: The floor the platform shows now: the floor is never below it (seeds a guard started late).
     floor_now: float | None = Field(None, gt=0)
+    #: From this share of the room (floor + max_drawdown down to floor + buffer) used until the
+    #: reset: reduce-only (SPEC §5b).
+    reduce_only_at: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _amounts(self) -> "MaxLossFloor":

@@ -139,6 +139,8 @@ class MaxContractsPerInstrument(RuleBase):
 class DailyRealizedLoss(RuleBase):
     loss_limit: float = Field(500, gt=0)
     include_unrealized: bool = True
+    #: From this share of the limit (e.g. 0.8) until the reset: reduce-only (SPEC §5b).
+    reduce_only_at: float | None = Field(None, gt=0, lt=1)
 
 
 class DailyRealizedProfit(RuleBase):

@@ -32,6 +32,7 @@ from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
 from risk_manager.engine.firm import BalanceRecord
+from risk_manager.engine.reduce_only import respond as reduce_only_response
 from risk_manager.engine.rules import (
     ACCOUNT_RULES, LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate,
 )
@@ -216,6 +217,11 @@ class RiskEngine:
             elif kind is not EventKind.ORDER:  # orders: the cancel is all (the fastest path)
                 out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
             return self._finish(out, now)
+        reduce_only = self.locks.reduce_only(acct)
+        if reduce_only is not None and event.source != "rest":
+            # Growth seen on the stream; a reconcile's REST snapshot shows what is held, which
+            # reduce-only lets stand (a restart alone never enforces).
+            out += reduce_only_response(event, change, state, reduce_only)
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)
         else:

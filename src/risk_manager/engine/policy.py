@@ -99,6 +99,11 @@ def _scaling_looser(old: list, new: list) -> bool:
     return any(n.allowance(p) > o.allowance(p) for p in points)
 
 
+def _later_or_gone(o: Any, n: Any) -> bool:
+    """`reduce_only_at`: loosens when it goes or starts at a larger share."""
+    return o is not None and (n is None or n > o)
+
+
 def _lower_or_new_cap(o: Any, n: Any) -> bool:
     """A cap (R14 stop_trailing_at) loosens when it appears or comes down."""
     return n is not None and (o is None or n < o)
@@ -118,7 +123,8 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                       "micro_weight": DOWN},
     "max_contracts_per_instrument": {**_COMMON, "limits": NEVER, "unknown_symbol_action": NEVER,
                                      "enforcement": _close_all_to_reduce},  # limits: see _limits_looser
-    "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE},
+    "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE,
+                            "reduce_only_at": _later_or_gone},
     "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY},
     "max_unrealized_profit": {"enabled": TRUE_TO_FALSE, "action_mode": ENFORCE_TO_ALERT, "mode": ANY,
                               "profit_target": UP, "breakeven_arm_ticks": UP},
@@ -137,7 +143,7 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
     "max_loss_floor": {**_COMMON, "starting_balance": _lower_or_gone, "max_drawdown": UP,
                        "trail": lambda o, n: o == "intraday" and n == "end_of_day",
                        "stop_trailing_at": _lower_or_new_cap, "buffer": DOWN,
-                       "floor_now": _lower_or_gone},
+                       "floor_now": _lower_or_gone, "reduce_only_at": _later_or_gone},
     "scaling_plan": {**_COMMON, "tiers": _scaling_looser, "micro_weight": DOWN},
     # R15: a bigger share or target allows a bigger day; a lower starting balance or more profit
     # before counts more profit; no history-independent order between the two sources.

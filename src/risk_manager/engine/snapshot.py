@@ -90,6 +90,7 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         "pnl_basis": state.pnl_basis,
         "trades_today": state.trades_today,
         "locked": engine.locks.is_locked(account_id),
+        "reduce_only": engine.locks.reduce_only(account_id) is not None,
         "locks": locks,
         "longest_lock": None if longest is None else {
             "rule": longest.rule, "kind": longest.kind.value, "reason": longest.reason,

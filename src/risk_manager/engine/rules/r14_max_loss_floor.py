@@ -13,7 +13,8 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, cents_at_or_below, lockout_and_flatten, money
+from risk_manager.engine import reduce_only
+from risk_manager.engine.rules._common import cents, cents_at_or_below, finish, lockout_and_flatten, money
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -51,12 +52,16 @@ def equity(state: AccountState) -> float | None:
     return state.balance + state.unrealized_total
 
 
-def used_pct(fl: Floor, value: float) -> float:
-    """Share of the room (top → trigger) already lost, 0 when at or above the top."""
+def room_used(fl: Floor, value: float) -> float:
+    """Share (0–1+) of the room (top → trigger) already lost, 0 when at or above the top."""
     room = fl.top - fl.trigger
     if room <= 0:
-        return 100.0 if value <= fl.trigger else 0.0
-    return round(max(0.0, (fl.top - value) / room * 100.0), 1)
+        return 1.0 if value <= fl.trigger else 0.0
+    return max(0.0, (fl.top - value) / room)
+
+
+def used_pct(fl: Floor, value: float) -> float:
+    return round(room_used(fl, value) * 100.0, 1)
 
 
 def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:
@@ -71,6 +76,11 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         firm.see_equity(value)
     fl = floor_of(cfg, firm)
     if not cents_at_or_below(value, fl.trigger):
+        ro = cfg.reduce_only_at
+        if ro is not None and round(room_used(fl, value), 9) >= ro:
+            reason = (f"Max loss floor: {used_pct(fl, value):g}% of the room to "
+                      f"{money(fl.trigger)} used (equity {money(cents(value))})")
+            return finish(ctx, state.account_id, reduce_only.start(ctx, state, reason, now), reason)
         return []
     reason = (
         f"Max loss floor: equity {money(cents(value))} <= {money(fl.trigger)} (floor {money(fl.floor)}"
