@@ -115,3 +115,30 @@ class ConsistencyGuard(_FirmRule):
         if self.enabled:
             _require(self, "consistency_guard", "max_day_share", "profit_target")
         return self
+
+
+# --- account groups (accounts.yaml) ----------------------------------------------------------
+class AccountGroup(BaseModel):
+    """Accounts that share limits (e.g. funded accounts copied from one): a breach of the group
+    flattens every account of it (the loss limit also locks them until the reset)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    #: Members by the name the platform shows or by id, as in `accounts:`.
+    accounts: list[str | int] = Field(min_length=2)
+    mode: Mode = "enforce"
+    #: The group's realized P&L today (+ open unrealized) at or below −this → flatten + lock all.
+    daily_loss_limit: float | None = Field(None, gt=0)
+    include_unrealized: bool = True
+    #: Contracts held by the whole group (a micro counts micro_weight) above this → flatten all.
+    max_contracts: float | None = Field(None, gt=0)
+    micro_weight: float = Field(1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _limits(self) -> "AccountGroup":
+        if self.daily_loss_limit is None and self.max_contracts is None:
+            raise ValueError(f"group {self.name!r} needs daily_loss_limit and/or max_contracts")
+        if len({str(a).casefold() for a in self.accounts}) != len(self.accounts):
+            raise ValueError(f"group {self.name!r} lists an account twice")
+        return self

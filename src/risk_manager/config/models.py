@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from risk_manager.alerts.config import AlertsConfig
-from risk_manager.config.firm_models import ConsistencyGuard, MaxLossFloor, ScalingPlan
+from risk_manager.config.firm_models import AccountGroup, ConsistencyGuard, MaxLossFloor, ScalingPlan
 from risk_manager.instruments import resolve_instrument
 
 Mode = Literal["enforce", "alert"]
@@ -439,3 +439,19 @@ class AccountsConfig(Strict):
     accounts: list[AccountEntry] = Field(default_factory=list)
     daemon: DaemonConfig = DaemonConfig()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    #: Account groups sharing limits (SPEC §5b): config/firm_models.py.
+    groups: list[AccountGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _group_members_are_accounts(self) -> "AccountsConfig":
+        names = {(a.name or "").casefold() for a in self.accounts} | {str(a.id) for a in self.accounts if a.id is not None}
+        seen: set[str] = set()
+        for group in self.groups:
+            if group.name in seen:
+                raise ValueError(f"two groups are named {group.name!r}")
+            seen.add(group.name)
+            for member in group.accounts:
+                if str(member).casefold() not in names:
+                    raise ValueError(f"group {group.name!r}: {member!r} is not one of the accounts "
+                                     "listed under `accounts:`")
+        return self

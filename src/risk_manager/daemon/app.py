@@ -367,6 +367,7 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=overrides)
+        self.engine.set_groups(self._account_groups())
         own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())
         self.executor = Executor(GatewayBroker(self.rest), self.store, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done,
@@ -380,6 +381,26 @@ class Daemon(StatusProviderMixin):
         self.reconciler = Reconciler(self.rest, self.engine, self.pipeline, self.clock, self.accounts,
                                      counters=self.counters)
         self._risk_mtime = self._mtime()
+
+    def _account_groups(self) -> list:
+        """accounts.yaml `groups` with members resolved to the guarded account ids (SPEC §5b)."""
+        from risk_manager.engine.groups import Group
+
+        assert self.config is not None
+        ids: dict[str, int] = {}
+        for aid, entry in self.entries.items():
+            ids[str(aid)] = aid
+            for name in (entry.name, self.accounts.get(aid)):
+                if name:
+                    ids[name.casefold()] = aid
+        out = []
+        for spec in self.config.accounts.groups:
+            members = tuple(dict.fromkeys(ids[k] for k in (str(m).casefold() for m in spec.accounts) if k in ids))
+            if len(members) < len(spec.accounts):
+                log.error("group %s: some accounts are not guarded; the group covers %s only", spec.name, members)
+            if members:
+                out.append(Group(spec.name, members, spec))
+        return out
 
     async def _recover(self) -> None:
         """Locks, reconcile, missed reset, flatten what a locked account still holds, intents."""

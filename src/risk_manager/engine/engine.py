@@ -32,6 +32,7 @@ from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
 from risk_manager.engine.firm import BalanceRecord
+from risk_manager.engine.groups import Group, judge as judge_group
 from risk_manager.engine.reduce_only import respond as reduce_only_response
 from risk_manager.engine.rules import (
     ACCOUNT_RULES, LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate,
@@ -90,6 +91,8 @@ class RiskEngine:
         self.day_end: datetime | None = None
         self.last_reset_at: datetime | None = None
         self._overrides: dict[int, dict] = dict(account_overrides or {})
+        #: Account groups sharing limits (SPEC §5b), and each member's groups.
+        self._group_of: dict[int, tuple[Group, ...]] = {}
         #: Own orders bound and trades handled since the last `take_records` (to persist).
         #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
         self._unsaved: deque[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = deque(maxlen=UNSAVED_MAX)
@@ -195,6 +198,8 @@ class RiskEngine:
                         actions = evaluate(event, state, rule_ctx, now)
                         if actions:
                             out += actions
+                if self._group_of:
+                    out += self._judge_groups(holders, now)
             return self._finish(out, now) if out else out
         acct = event.account_id
         if acct is None:
@@ -216,6 +221,8 @@ class RiskEngine:
                 out += self._account_event(event, state, now)
             elif kind is not EventKind.ORDER:  # orders: the cancel is all (the fastest path)
                 out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
+                if acct in self._group_of:
+                    out += self._judge_groups((acct,), now)
             return self._finish(out, now)
         reduce_only = self.locks.reduce_only(acct)
         if reduce_only is not None and event.source != "rest":
@@ -226,7 +233,30 @@ class RiskEngine:
             out += self._account_event(event, state, now)
         else:
             out += self._run_rules(event, state, now, standing_only=replayed)
+        if acct in self._group_of:
+            out += self._judge_groups((acct,), now)
         return self._finish(out, now) if out else out
+
+    # -- account groups (SPEC §5b) --------------------------------------------------------------
+    def set_groups(self, groups: list[Group]) -> None:
+        """The account groups (members resolved to ids by the daemon)."""
+        group_of: dict[int, list[Group]] = {}
+        for group in groups:
+            for acct in group.account_ids:
+                group_of.setdefault(acct, []).append(group)
+                self.state(acct)
+        self._group_of = {a: tuple(g) for a, g in group_of.items()}
+
+    def _judge_groups(self, accounts, now: datetime) -> list[Action]:
+        seen: set[str] = set()
+        out: list[Action] = []
+        for acct in accounts:
+            for group in self._group_of.get(acct, ()):
+                if group.name not in seen:
+                    seen.add(group.name)
+                    out += judge_group(group, self.accounts, self.catalog, self.locks,
+                                       self.timeline.next_reset(now), now)
+        return out
 
     def _run_rules(self, event: Event, state: AccountState, now: datetime,
                    standing_only: bool = False) -> list[Action]:
@@ -541,7 +571,8 @@ class RiskEngine:
 
     def recheck(self, now: datetime) -> list[Action]:
         """Re-examine every account's state (start-up after reconciliation, contracts added)."""
-        return self._finish(self._roll(now) + self._recheck_all(now), now)
+        out = self._roll(now) + self._recheck_all(now)
+        return self._finish(out + self._judge_groups(sorted(self._group_of), now), now)
 
     # -- locks ---------------------------------------------------------------------------------
     def restore_locks(self, locks: list[Lock]) -> None:
