@@ -605,11 +605,13 @@ class Daemon(StatusProviderMixin):
             try:
                 now = self.clock.now()
                 self.pipeline.dispatch(self.engine.tick(now))
+                # Engine records that no event batch saved (R14's intraday high moves on quotes,
+                # which save nothing): at most one tick of them is lost to a kill -9.
+                self.pipeline.save_records()
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
                     self.reconciler.new_trading_day()  # type: ignore[union-attr]
                     self._record_reset(now)
-                    self.pipeline.save_records()  # the balance history the reset closed (R14)
                     self._apply_pending_at_reset(now)
                     self._maintain_after_reset()
                 self._guard_locked_accounts()
