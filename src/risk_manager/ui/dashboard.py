@@ -293,9 +293,11 @@ class DashboardApp(App[int]):
         note.update(f"Unlocked: {reason}" if reason and not locks else "")
         if not locks:
             return
-        account_wide = [r for r in locks if r.data.get("kind") != "symbol"]
+        account_wide = [r for r in locks if r.data.get("kind") not in ("symbol", "reduce_only")]
         banner.set_class(not account_wide, "symbol-only")
-        lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT" if account_wide else "SYMBOL BLOCKED"]
+        reduce_only = any(r.data.get("kind") == "reduce_only" for r in locks)  # SPEC §5b
+        lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT" if account_wide
+                 else "REDUCE-ONLY — ONLY CLOSING ORDERS PASS" if reduce_only else "SYMBOL BLOCKED"]
         longest = self.model.longest_lock(now)
         if longest is not None:  # the longest first: it is what the account waits for
             locks = [longest] + [r for r in locks if r is not longest]
