@@ -62,3 +62,20 @@ def test_group_config_is_validated_against_the_accounts():
                                        "groups": [{"name": "g", "accounts": ["PA-9", 7], "max_contracts": 3}]})
     with pytest.raises(ValueError, match="needs daily_loss_limit and/or max_contracts"):
         AccountGroup(name="g", accounts=[1, 2])
+
+
+def test_group_reduce_only_from_its_share_then_the_lock():
+    from risk_manager.engine.actions import CancelOrder, LockKind
+
+    from engine.engine_helpers import order
+
+    eng = grouped(daily_loss_limit=300, reduce_only_at=0.5)
+    eng.handle(order(31, ES, otype=1, side=0, size=1, limit=5900.0, acct=B), T0)  # B's entry order
+    acts = eng.handle(trade(1, ES, -160.0, ts=T0, acct=A), T0)  # −160 ≤ −150: reduce-only, all three
+    locks = locks_set(acts)
+    assert sorted(l.account_id for l in locks) == [A, B, C]
+    assert {(l.rule, l.kind) for l in locks} == {("group:copy:reduce_only", LockKind.REDUCE_ONLY)}
+    assert [a.order_id for a in of(acts, CancelOrder)] == [31]
+    assert not any(eng.locks.is_locked(a) for a in (A, B, C))
+    acts = eng.handle(trade(2, ES, -140.0, ts=T0, acct=C), T0 + timedelta(seconds=1))  # −300: the lock
+    assert sorted(l.account_id for l in locks_set(acts) if l.rule == "group:copy") == [A, B, C]

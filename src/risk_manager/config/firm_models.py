@@ -131,6 +131,8 @@ class AccountGroup(BaseModel):
     #: The group's realized P&L today (+ open unrealized) at or below −this → flatten + lock all.
     daily_loss_limit: float | None = Field(None, gt=0)
     include_unrealized: bool = True
+    #: From this share of daily_loss_limit (e.g. 0.8) until the reset every member is reduce-only.
+    reduce_only_at: float | None = Field(None, gt=0, lt=1)
     #: Contracts held by the whole group (a micro counts micro_weight) above this → flatten all.
     max_contracts: float | None = Field(None, gt=0)
     micro_weight: float = Field(1.0, gt=0, le=1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from risk_manager.engine.actions import Action, Alert, Flatten, Lock, LockEnd, LockKind, SetLock
+from risk_manager.engine import reduce_only
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.rules._common import cents, cents_at_or_below, money
@@ -55,6 +56,13 @@ def judge(group: Group, states: dict[int, AccountState], catalog: ContractCatalo
                 lock = Lock(acct, group.rule, LockKind.LOCKOUT, reason, LockEnd.RESET, next_reset, now)
                 if locks.would_set(lock):
                     out += [SetLock(lock), Flatten(acct, group.rule, reason)]
+        elif cfg.reduce_only_at is not None and cents_at_or_below(pnl, cents(-cfg.reduce_only_at * cfg.daily_loss_limit)):
+            reason = (f"Group {group.name} daily loss at {cfg.reduce_only_at:.0%} of the limit: "
+                      f"{money(cents(pnl))}")
+            for acct in group.account_ids:
+                state = states.get(acct)
+                if state is not None:
+                    out += reduce_only.start_for(locks, group.rule, state, reason, next_reset, now)
     if not out and cfg.max_contracts is not None:
         held = group_contracts(group, states, catalog)
         if held > cfg.max_contracts:

@@ -13,6 +13,7 @@ from risk_manager.engine.actions import (
     Action, CancelOrder, ClosePosition, Lock, LockEnd, LockKind, PartialClose, SetLock,
 )
 from risk_manager.engine.context import RuleContext
+from risk_manager.engine.locks import LockManager
 from risk_manager.engine.state import AccountState, Change
 from risk_manager.events import STOP_ORDER_TYPES, WORKING_ORDER_STATUSES, Event, EventKind, Order, OrderSide
 
@@ -36,17 +37,22 @@ def adds_exposure(order: Order, state: AccountState) -> bool:
 def start(ctx: RuleContext, state: AccountState, reason: str, now: datetime) -> list[Action]:
     """Enter reduce-only until the reset (once): the lock, and a cancel for each working order
     that would add exposure. [] when this rule's reduce-only lock is already set."""
+    return start_for(ctx.locks, ctx.rule_id, state, reason, ctx.next_reset(now), now)
+
+
+def start_for(locks: LockManager, rule_id: str, state: AccountState, reason: str, until: datetime,
+              now: datetime) -> list[Action]:
+    """`start` for any rule id (account groups have no RuleContext)."""
     acct = state.account_id
-    rule = lock_rule(ctx)
-    if ctx.locks.get(acct, rule) is not None:
+    rule = f"{rule_id}:reduce_only"
+    if locks.get(acct, rule) is not None:
         return []
     why = f"{reason}; reduce-only until the daily reset"
-    out: list[Action] = [SetLock(Lock(acct, rule, LockKind.REDUCE_ONLY, why, LockEnd.RESET,
-                                      ctx.next_reset(now), now))]
+    out: list[Action] = [SetLock(Lock(acct, rule, LockKind.REDUCE_ONLY, why, LockEnd.RESET, until, now))]
     for oid in sorted(state.orders):
         order = state.orders[oid]
         if order.status in WORKING_ORDER_STATUSES and adds_exposure(order, state):
-            out.append(CancelOrder(acct, oid, order.contract_id, ctx.rule_id, f"{why}: order cancelled"))
+            out.append(CancelOrder(acct, oid, order.contract_id, rule_id, f"{why}: order cancelled"))
     return out
 
 
