@@ -153,3 +153,16 @@ def test_loosening_r14_waits_for_the_reset():
     assert loose({}, {"stop_trailing_at": 50_000}) == ["stop_trailing_at"]
     assert loose({"floor_now": 49_000}, {}) == ["floor_now"]
     assert loose({}, {"buffer": 300, "trail": "intraday", "max_drawdown": 1_500}) == []
+
+
+def test_warned_at_80_percent_of_the_room_by_the_existing_limit_watch():
+    from risk_manager.daemon.alerting import LimitWatch, warning_figures
+
+    eng = floor_engine()
+    watch = LimitWatch()
+    eng.handle(account(True, balance=48_500.0), T0 + timedelta(minutes=1))  # 1,500 of 2,000: 75 %
+    assert watch.check(ACCT, eng.snapshot(ACCT, T0)["rules"], T0.date()) == []
+    eng.handle(account(True, balance=48_400.0), T0 + timedelta(minutes=2))  # 80 %
+    [row] = watch.check(ACCT, eng.snapshot(ACCT, T0)["rules"], T0.date())
+    assert row["rule"] == "R14" and row["used_pct"] == 80.0
+    assert warning_figures(row) == ("Max loss floor", 48_400.0, 48_000.0)
