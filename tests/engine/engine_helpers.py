@@ -88,3 +88,11 @@ def locks_set(actions):
 __all__ = [
     "Alert", "CancelOrder", "ClosePosition", "Flatten", "PartialClose", "SetLock",
 ]
+
+#: The firm-account guards (docs/rules.md) have no default amounts: enabling one needs them.
+FIRM_AMOUNTS = {
+    "max_loss_floor": {"enabled": True, "starting_balance": 50_000, "max_drawdown": 2_000},
+    "consistency_guard": {"enabled": True, "max_day_share": 0.5, "profit_target": 3_000},
+    "scaling_plan": {"enabled": True, "tiers": [{"balance_at_least": 0, "max_contracts": 3},
+                                                 {"balance_at_least": 51_500, "max_contracts": 5}]},
+}

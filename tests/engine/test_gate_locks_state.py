@@ -14,11 +14,12 @@ from risk_manager.engine.actions import (
 from risk_manager.engine.catalog import ContractCatalog, ContractError, trader_symbol_from_name
 from risk_manager.engine.policy import DIRECTIONS, looser_changes
 
+from .engine_helpers import FIRM_AMOUNTS
 from .engine_helpers import (
     ACCT, ES, FIXTURES, MNQ, T0, account, catalog, ct, engine, locks_set, of, order, pos, quote, trade,
 )
 
-ALL_RULES = {name: {"enabled": True} for name in RULE_MODELS}
+ALL_RULES = {name: {"enabled": True} for name in RULE_MODELS} | FIRM_AMOUNTS
 
 
 # -- kill switch ---------------------------------------------------------------------------------

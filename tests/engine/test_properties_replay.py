@@ -14,9 +14,9 @@ from risk_manager.engine.gate import DEFAULT_TTL, inflight_key
 from risk_manager.engine.state import unrealized_pnl
 from risk_manager.events import Trade, make_event
 
-from .engine_helpers import ACCT, ES, FIXTURES, MNQ, T0, engine, order, pos, quote, trade
+from .engine_helpers import FIRM_AMOUNTS, ACCT, ES, FIXTURES, MNQ, T0, engine, order, pos, quote, trade
 
-ALL_RULES = {name: {"enabled": True} for name in RULE_MODELS}
+ALL_RULES = {name: {"enabled": True} for name in RULE_MODELS} | FIRM_AMOUNTS
 
 
 @given(

@@ -61,7 +61,7 @@ _ICON = {"critical": "\N{POLICE CARS REVOLVING LIGHT} ", "warning": "\N{WARNING 
 
 def _lock_text(kind: LockKind, ends: LockEnd, until: datetime | None, symbol: str | None) -> str:
     what = {LockKind.LOCKOUT: "Trading locked", LockKind.COOLDOWN: "Cooldown",
-            LockKind.SYMBOL: f"Symbol {symbol} blocked"}[kind]
+            LockKind.SYMBOL: f"Symbol {symbol} blocked", LockKind.REDUCE_ONLY: "Reduce-only"}[kind]
     if ends is LockEnd.CAN_TRADE:
         return f"{what} until the broker allows trading again"
     if ends is LockEnd.MANUAL:

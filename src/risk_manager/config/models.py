@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from risk_manager.alerts.config import AlertsConfig
+from risk_manager.config.firm_models import AccountGroup, ConsistencyGuard, MaxLossFloor, ScalingPlan
 from risk_manager.instruments import resolve_instrument
 
 Mode = Literal["enforce", "alert"]
@@ -138,6 +139,8 @@ class MaxContractsPerInstrument(RuleBase):
 class DailyRealizedLoss(RuleBase):
     loss_limit: float = Field(500, gt=0)
     include_unrealized: bool = True
+    #: From this share of the limit (e.g. 0.8) until the reset: reduce-only (docs/rules.md).
+    reduce_only_at: float | None = Field(None, gt=0, lt=1)
 
 
 class DailyRealizedProfit(RuleBase):
@@ -294,10 +297,20 @@ RULE_MODELS: dict[str, type[BaseModel]] = {
     "symbol_blocks": SymbolBlocks,
     "trade_management": TradeManagement,
     "daily_realized_profit": DailyRealizedProfit,
+    # Firm-account guards (docs/rules.md): config/firm_models.py.
+    "max_loss_floor": MaxLossFloor,
+    "consistency_guard": ConsistencyGuard,
+    "scaling_plan": ScalingPlan,
 }
 
-#: Rule ids (R01…R13) by config key, in rule-id order.
-RULE_IDS: dict[str, str] = {name: f"R{i:02d}" for i, name in enumerate(RULE_MODELS, start=1)}
+#: Firm-account guards: ids fixed by docs/rules.md (not by position, so each may land on its own).
+FIRM_RULE_IDS: dict[str, str] = {"max_loss_floor": "R14", "consistency_guard": "R15",
+                                  "scaling_plan": "R16"}
+
+#: Rule ids (R01…R13, then the firm guards) by config key, in rule-id order.
+RULE_IDS: dict[str, str] = {
+    name: FIRM_RULE_IDS.get(name, f"R{i:02d}") for i, name in enumerate(RULE_MODELS, start=1)
+}
 
 
 class Rules(Strict):
@@ -314,6 +327,9 @@ class Rules(Strict):
     symbol_blocks: SymbolBlocks
     trade_management: TradeManagement
     daily_realized_profit: DailyRealizedProfit
+    max_loss_floor: MaxLossFloor
+    consistency_guard: ConsistencyGuard
+    scaling_plan: ScalingPlan
 
     @model_validator(mode="before")
     @classmethod
@@ -435,3 +451,19 @@ class AccountsConfig(Strict):
     accounts: list[AccountEntry] = Field(default_factory=list)
     daemon: DaemonConfig = DaemonConfig()
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    #: Account groups sharing limits (docs/rules.md): config/firm_models.py.
+    groups: list[AccountGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _group_members_are_accounts(self) -> "AccountsConfig":
+        names = {(a.name or "").casefold() for a in self.accounts} | {str(a.id) for a in self.accounts if a.id is not None}
+        seen: set[str] = set()
+        for group in self.groups:
+            if group.name in seen:
+                raise ValueError(f"two groups are named {group.name!r}")
+            seen.add(group.name)
+            for member in group.accounts:
+                if str(member).casefold() not in names:
+                    raise ValueError(f"group {group.name!r}: {member!r} is not one of the accounts "
+                                     "listed under `accounts:`")
+        return self

@@ -246,6 +246,8 @@ class Daemon(StatusProviderMixin):
             if not finished:
                 log.error("shutdown: enforcement still in flight after 30 s (intents stay open)")
             await self.executor.close()
+        if self.pipeline is not None:
+            self.pipeline.save_records()  # what the engine recorded since the last batch
         if self.maintenance is not None and not await self.maintenance.wait_idle(30.0):
             log.error("shutdown: backup/prune still running after 30 s; closing the store anyway")
         await self._close_resources()
@@ -407,6 +409,7 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         self._overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=self._overrides)
+        self.engine.set_groups(self._account_groups())
         # The executor writes through the fail-safe ledger: a failing store never stops a
         # flatten, and a lock not yet durable is retried by the tick (docs/operations.md).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
@@ -425,6 +428,26 @@ class Daemon(StatusProviderMixin):
                                      counters=self.counters)
         self._config_stamp = self._stamp()
 
+    def _account_groups(self) -> list:
+        """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
+        from risk_manager.engine.groups import Group
+
+        assert self.config is not None
+        ids: dict[str, int] = {}
+        for aid, entry in self.entries.items():
+            ids[str(aid)] = aid
+            for name in (entry.name, self.accounts.get(aid)):
+                if name:
+                    ids[name.casefold()] = aid
+        out = []
+        for spec in self.config.accounts.groups:
+            members = tuple(dict.fromkeys(ids[k] for k in (str(m).casefold() for m in spec.accounts) if k in ids))
+            if len(members) < len(spec.accounts):
+                log.error("group %s: some accounts are not guarded; the group covers %s only", spec.name, members)
+            if members:
+                out.append(Group(spec.name, members, spec))
+        return out
+
     async def _recover(self) -> None:
         """Locks, reconcile, missed reset, flatten what a locked account still holds, intents."""
         assert self.engine is not None and self.pipeline is not None and self.executor is not None
@@ -442,6 +465,7 @@ class Daemon(StatusProviderMixin):
             self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
                 self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
         self.engine.restore_own_orders(self.store.own_orders(now - timedelta(days=2)))
+        self.engine.restore_balance_history(self.store.balance_history())  # R14–R16 (docs/rules.md)
         await self.reconcile(reason="start-up")
         self.pipeline.dispatch(self.engine.tick(self.clock.now()))
         self.pipeline.dispatch(self.engine.startup_flatten(self.clock.now()))
@@ -645,6 +669,9 @@ class Daemon(StatusProviderMixin):
                 now = self.clock.now()
                 self.ledger.retry()  # type: ignore[union-attr]  # never raises; no-op when healthy
                 self.pipeline.dispatch(self.engine.tick(now))
+                # Engine records that no event batch saved (R14's intraday high moves on quotes,
+                # which save nothing): at most one tick of them is lost to a kill -9.
+                self.pipeline.save_records()
                 if self.engine.trading_day != self._day:  # rolled here or by an event
                     self._day = self.engine.trading_day
                     self.reconciler.new_trading_day()  # type: ignore[union-attr]

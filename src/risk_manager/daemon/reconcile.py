@@ -185,6 +185,9 @@ class Reconciler:
                 if self._fed_trades.get(trade.id) is not trade.voided:
                     self._fed_trades[trade.id] = trade.voided
                     feed(self._rest_event(trade))
+            day_start = self._engine.day_start
+            if day_start is not None and trades_since <= day_start:  # the whole day: R14–R16
+                self._engine.day_trades_read(aid, self._clock.now())
         positions, orders = await asyncio.gather(self._rest.search_open_positions(aid),
                                                  self._rest.search_open_orders(aid))
         state = self._engine.state(aid)

@@ -15,6 +15,9 @@ class LockKind(enum.StrEnum):
     LOCKOUT = "lockout"  # hard: R03, R13, R09, R10, R06 per-session, manual
     COOLDOWN = "cooldown"  # R06, R07
     SYMBOL = "symbol"  # R11: only that symbol
+    #: Graduated enforcement (docs/rules.md `reduce_only_at`): orders and fills that add exposure are
+    #: cancelled/closed, closing orders pass; the account is not "locked" (rules still run).
+    REDUCE_ONLY = "reduce_only"
 
 
 class LockEnd(enum.StrEnum):
@@ -43,7 +46,7 @@ class Lock:
 
     @property
     def account_wide(self) -> bool:
-        return self.kind is not LockKind.SYMBOL
+        return self.kind is not LockKind.SYMBOL and self.kind is not LockKind.REDUCE_ONLY
 
     def remaining_s(self, now: datetime) -> float | None:
         if self.until is None:

@@ -31,7 +31,12 @@ from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
-from risk_manager.engine.rules import LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate
+from risk_manager.engine.firm import BalanceRecord
+from risk_manager.engine.groups import Group, judge as judge_group
+from risk_manager.engine.reduce_only import respond as reduce_only_response
+from risk_manager.engine.rules import (
+    ACCOUNT_RULES, LOCKING_RULES, RECHECK_RULES, RULES, TICK_RULES, TRIGGERS, Evaluate,
+)
 from risk_manager.engine.rules import r10_auth_loss_guard
 from risk_manager.engine.state import AccountState, Change, MarketState
 from risk_manager.engine.timeline import Timeline
@@ -86,9 +91,11 @@ class RiskEngine:
         self.day_end: datetime | None = None
         self.last_reset_at: datetime | None = None
         self._overrides: dict[int, dict] = dict(account_overrides or {})
+        #: Account groups sharing limits (docs/rules.md), and each member's groups.
+        self._group_of: dict[int, tuple[Group, ...]] = {}
         #: Own orders bound and trades handled since the last `take_records` (to persist).
         #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
-        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord] = deque(maxlen=UNSAVED_MAX)
+        self._unsaved: deque[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = deque(maxlen=UNSAVED_MAX)
         self._install(config)
 
     # -- configuration -----------------------------------------------------------------------
@@ -204,6 +211,8 @@ class RiskEngine:
                         actions = evaluate(event, state, rule_ctx, now)
                         if actions:
                             out += actions
+                if self._group_of:
+                    out += self._judge_groups(holders, now)
             return self._finish(out, now) if out else out
         acct = event.account_id
         if acct is None:
@@ -226,12 +235,42 @@ class RiskEngine:
             elif kind is not EventKind.ORDER or change.exits_due:  # orders: the cancel is all
                 # (the fastest path), unless the order's end completes an exit R07 must judge
                 out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
+                if acct in self._group_of:
+                    out += self._judge_groups((acct,), now)
             return self._finish(out, now)
+        reduce_only = self.locks.reduce_only(acct)
+        if reduce_only is not None and event.source != "rest":
+            # Growth seen on the stream; a reconcile's REST snapshot shows what is held, which
+            # reduce-only lets stand (a restart alone never enforces).
+            out += reduce_only_response(event, change, state, reduce_only)
         if kind is EventKind.ACCOUNT:
             out += self._account_event(event, state, now)
         else:
             out += self._run_rules(event, state, now, standing_only=replayed)
+        if acct in self._group_of:
+            out += self._judge_groups((acct,), now)
         return self._finish(out, now) if out else out
+
+    # -- account groups (docs/rules.md) --------------------------------------------------------------
+    def set_groups(self, groups: list[Group]) -> None:
+        """The account groups (members resolved to ids by the daemon)."""
+        group_of: dict[int, list[Group]] = {}
+        for group in groups:
+            for acct in group.account_ids:
+                group_of.setdefault(acct, []).append(group)
+                self.state(acct)
+        self._group_of = {a: tuple(g) for a, g in group_of.items()}
+
+    def _judge_groups(self, accounts, now: datetime) -> list[Action]:
+        seen: set[str] = set()
+        out: list[Action] = []
+        for acct in accounts:
+            for group in self._group_of.get(acct, ()):
+                if group.name not in seen:
+                    seen.add(group.name)
+                    out += judge_group(group, self.accounts, self.catalog, self.locks,
+                                       self.timeline.next_reset(now), now)
+        return out
 
     def _run_rules(self, event: Event, state: AccountState, now: datetime,
                    standing_only: bool = False) -> list[Action]:
@@ -287,8 +326,16 @@ class RiskEngine:
         out: list[Action] = []
         if event.data.can_trade is True:  # only an explicit true ends R10's lock, never a missing field
             out += self.locks.on_can_trade(state.account_id)
-        ctx = self.contexts(state.account_id)["auth_loss_guard"]
-        return out + r10_auth_loss_guard.evaluate(event, state, ctx, now)
+        ctxs = self.contexts(state.account_id)
+        out += r10_auth_loss_guard.evaluate(event, state, ctxs["auth_loss_guard"], now)
+        # The balance moved: the rules judging it (R14). While locked, only a lock of their own.
+        locked = self.locks.is_locked(state.account_id)
+        for name in ACCOUNT_RULES:
+            if ctxs[name].config.enabled:
+                actions = RULES[name](event, state, ctxs[name], now)
+                if actions and (not locked or self._records_lock(actions)):
+                    out += actions
+        return out
 
     def _track(self, event: Event, change: Change, state: AccountState) -> None:
         """Keep the contract → holders index and release in-flight marks the broker has settled."""
@@ -371,11 +418,62 @@ class RiskEngine:
         for account_id, trade_id in trades:
             self.state(account_id).handled_before.add(trade_id)
 
-    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord]:
-        """What to persist since the last call (own orders, handled trades)."""
-        out = list(self._unsaved)
+    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord | BalanceRecord]:
+        """What to persist since the last call (own orders, handled trades, balance history)."""
+        out: list[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = list(self._unsaved)
         self._unsaved.clear()
+        for acct, state in self.accounts.items():
+            firm = state.firm
+            if firm.high_unsaved and firm.high_equity is not None and self.day_start is not None:
+                firm.high_unsaved = False
+                out.append(BalanceRecord(acct, self.trading_day or self.day_start.date(),
+                                         "high_equity", firm.high_equity, self.day_start))
         return out
+
+    # -- balance history (firm-account guards, docs/rules.md) ---------------------------------------
+    def restore_balance_history(self, rows: Any) -> None:
+        """Start-up: the persisted balance history, iterable of (account, day, field, value)."""
+        for account_id, day, field_name, value in rows:
+            self.state(account_id).firm.restore(day, field_name, value, self.trading_day)
+
+    def _start_firm_day(self, state: AccountState, day: date, start: datetime,
+                        previous: date | None) -> None:
+        """A daily reset with the balance known: it ends `previous` and starts `day`."""
+        firm, balance = state.firm, state.balance
+        if previous is not None:  # the day's net P&L, before the reset clears it (R15)
+            pnl = round(state.realized_net, 2)
+            firm.day_pnl[previous] = pnl
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "net_pnl", pnl, start))
+        if balance is None:
+            firm.start_of_day = firm.start_day = None
+            return
+        if previous is not None and previous not in firm.end_of_day:
+            firm.end_of_day[previous] = balance
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "end_of_day", balance, start))
+        firm.start_of_day, firm.start_day = balance, day
+        self._unsaved.append(BalanceRecord(state.account_id, day, "start_of_day", balance, start))
+
+    def day_trades_read(self, account_id: int, now: datetime) -> None:
+        """The reconciler read the account's balance and every trade of the trading day. An
+        account whose day start was not seen (first start, or the reset passed while the daemon
+        was down) started today with its balance minus today's net realized (every fill moves the
+        balance by its P&L and fees), which is also the end-of-day balance of the day before."""
+        state = self.state(account_id)
+        firm = state.firm
+        if state.balance is None or self.trading_day is None or firm.start_day == self.trading_day:
+            return
+        start = round(state.balance - state.realized_net, 2)
+        previous = self.timeline.day_of((self.day_start or now) - timedelta(seconds=1))
+        if previous not in firm.end_of_day:
+            firm.end_of_day[previous] = start
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "end_of_day", start, now))
+        began = firm.earlier_starts.get(previous)
+        if previous not in firm.day_pnl and began is not None:  # a day whose reset was missed
+            pnl = round(firm.end_of_day[previous] - began, 2)
+            firm.day_pnl[previous] = pnl
+            self._unsaved.append(BalanceRecord(state.account_id, previous, "net_pnl", pnl, now))
+        firm.start_of_day, firm.start_day = start, self.trading_day
+        self._unsaved.append(BalanceRecord(state.account_id, self.trading_day, "start_of_day", start, now))
 
     # -- side effects -----------------------------------------------------------------------
     def _finish(self, actions: list[Action], now: datetime) -> list[Action]:
@@ -431,10 +529,13 @@ class RiskEngine:
         if self.trading_day == day:
             return []
         first = self.trading_day is None
+        previous = self.trading_day
         self.trading_day = day
         if not first:
             self.last_reset_at = start
         for state in self.accounts.values():
+            if not first:
+                self._start_firm_day(state, day, start, previous)
             state.start_day(start)
         return list(self.locks.expire(now))
 
@@ -487,7 +588,8 @@ class RiskEngine:
 
     def recheck(self, now: datetime) -> list[Action]:
         """Re-examine every account's state (start-up after reconciliation, contracts added)."""
-        return self._finish(self._roll(now) + self._recheck_all(now), now)
+        out = self._roll(now) + self._recheck_all(now)
+        return self._finish(out + self._judge_groups(sorted(self._group_of), now), now)
 
     # -- locks ---------------------------------------------------------------------------------
     def restore_locks(self, locks: list[Lock]) -> None:

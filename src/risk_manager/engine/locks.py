@@ -38,10 +38,15 @@ class LockManager:
     def __init__(self) -> None:
         self._locks: dict[int, dict[str, Lock]] = {}
         self._locked: set[int] = set()  # accounts with at least one account-wide lock
+        #: Accounts with a reduce-only lock (docs/rules.md): the one that ends last.
+        self._reduce_only: dict[int, Lock] = {}
 
     # -- queries (the gate's hot path) ------------------------------------------------------
     def is_locked(self, account_id: int) -> bool:
         return account_id in self._locked
+
+    def reduce_only(self, account_id: int) -> Lock | None:
+        return self._reduce_only.get(account_id) if self._reduce_only else None
 
     def symbol_locked(self, account_id: int, symbol: str | None) -> Lock | None:
         if symbol is None:
@@ -143,6 +148,11 @@ class LockManager:
 
     def _refresh(self, account_id: int) -> None:
         locks = self._locks.get(account_id)
+        reduce = [l for l in (locks or {}).values() if l.kind is LockKind.REDUCE_ONLY]
+        if reduce:
+            self._reduce_only[account_id] = max(reduce, key=lambda l: (l.until is None, l.until or l.created_at))
+        else:
+            self._reduce_only.pop(account_id, None)
         if locks and any(l.account_wide for l in locks.values()):
             self._locked.add(account_id)
         else:

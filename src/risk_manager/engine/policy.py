@@ -90,6 +90,30 @@ def _cooldowns_looser(o: dict, n: dict) -> bool:
     return DOWN(o["per_minute"], n["per_minute"]) or DOWN(o["per_hour"], n["per_hour"])
 
 
+def _scaling_looser(old: list, new: list) -> bool:
+    """R16: looser when some balance is allowed more contracts than before."""
+    from risk_manager.config.firm_models import ScalingPlan
+
+    o, n = ScalingPlan(tiers=old), ScalingPlan(tiers=new)
+    points = {t["balance_at_least"] for t in old} | {t["balance_at_least"] for t in new}
+    return any(n.allowance(p) > o.allowance(p) for p in points)
+
+
+def _later_or_gone(o: Any, n: Any) -> bool:
+    """`reduce_only_at`: loosens when it goes or starts at a larger share."""
+    return o is not None and (n is None or n > o)
+
+
+def _lower_or_new_cap(o: Any, n: Any) -> bool:
+    """A cap (R14 stop_trailing_at) loosens when it appears or comes down."""
+    return n is not None and (o is None or n < o)
+
+
+def _lower_or_gone(o: Any, n: Any) -> bool:
+    """A bound (R14 starting_balance, floor_now) loosens when it comes down or goes."""
+    return o is not None and (n is None or n < o)
+
+
 Direction = Callable[[Any, Any], bool]
 _COMMON: dict[str, Direction] = {"enabled": TRUE_TO_FALSE, "mode": ENFORCE_TO_ALERT}
 
@@ -99,7 +123,8 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                       "micro_weight": DOWN},
     "max_contracts_per_instrument": {**_COMMON, "limits": NEVER, "unknown_symbol_action": NEVER,
                                      "enforcement": _close_all_to_reduce},  # limits: see _limits_looser
-    "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE},
+    "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE,
+                            "reduce_only_at": _later_or_gone},
     "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY},
     "max_unrealized_profit": {"enabled": TRUE_TO_FALSE, "action_mode": ENFORCE_TO_ALERT, "mode": ANY,
                               "profit_target": UP, "breakeven_arm_ticks": UP},
@@ -115,6 +140,17 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                       "close_existing": TRUE_TO_FALSE},
     "trade_management": {**_COMMON, "auto_breakeven": _be_looser, "trailing_stop": _trail_looser},
     "daily_realized_profit": {**_COMMON, "target": UP, "include_unrealized": TRUE_TO_FALSE},
+    # R14: a lower high or a lower/absent floor is looser; intraday highs are >= end-of-day ones.
+    "max_loss_floor": {**_COMMON, "starting_balance": _lower_or_gone, "max_drawdown": UP,
+                       "trail": lambda o, n: o == "intraday" and n == "end_of_day",
+                       "stop_trailing_at": _lower_or_new_cap, "buffer": DOWN,
+                       "floor_now": _lower_or_gone, "reduce_only_at": _later_or_gone},
+    "scaling_plan": {**_COMMON, "tiers": _scaling_looser, "micro_weight": DOWN},
+    # R15: a bigger share or target allows a bigger day; a lower starting balance or more profit
+    # before counts more profit; no history-independent order between the two sources.
+    "consistency_guard": {**_COMMON, "max_day_share": UP, "profit_target": UP,
+                          "include_unrealized": TRUE_TO_FALSE, "starting_balance": ANY,
+                          "profit_before": UP},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.

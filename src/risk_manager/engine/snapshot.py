@@ -11,6 +11,8 @@ from risk_manager.engine.rules.r01_max_contracts import contract_count
 from risk_manager.engine.rules.r02_max_contracts_per_instrument import holdings_by_symbol
 from risk_manager.engine.rules.r06_trade_frequency_limit import counts
 from risk_manager.engine.rules.r08_no_stop_loss_grace import deadline, stop_coverage
+from risk_manager.engine.rules.r14_max_loss_floor import equity, floor_of, used_pct
+from risk_manager.engine.rules import r15_consistency_guard, r16_scaling_plan
 from risk_manager.events import OrderSide, OrderStatus, OrderType
 from risk_manager.schedule.sessions import current_session_end, next_session_start
 
@@ -90,6 +92,7 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         "pnl_basis": state.pnl_basis,
         "trades_today": state.trades_today,
         "locked": engine.locks.is_locked(account_id),
+        "reduce_only": engine.locks.reduce_only(account_id) is not None,
         "locks": locks,
         "longest_lock": None if longest is None else {
             "rule": longest.rule, "kind": longest.kind.value, "reason": longest.reason,
@@ -99,9 +102,44 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
         "orders": orders,
         "unpriced_contracts": sorted(state.unpriced),
         "rules": rule_rows(engine, account_id, now),
+        "firm": firm_view(engine, account_id),
         "trading_day": {"start": _iso(start), "end": _iso(end),
                         "reset_in_s": max(0.0, (end - now).total_seconds())},
     }
+
+
+def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
+    """The firm-account guards' figures (docs/rules.md): for R14 the floor, the high, the trigger
+    (floor + buffer), the equity and its distance to the trigger."""
+    state = engine.state(account_id)
+    out: dict[str, Any] = {}
+    r14 = engine.contexts(account_id)["max_loss_floor"].config
+    if r14.enabled:
+        fl = floor_of(r14, state.firm)
+        eq = equity(state)
+        out["max_loss_floor"] = {
+            "floor": round(fl.floor, 2), "high": round(fl.high, 2), "trigger": round(fl.trigger, 2),
+            "buffer": r14.buffer, "trail": r14.trail, "equity": None if eq is None else round(eq, 2),
+            "distance": None if eq is None else round(eq - fl.trigger, 2),
+            "used_pct": None if eq is None else used_pct(fl, eq),
+        }
+    r15 = engine.contexts(account_id)["consistency_guard"].config
+    if r15.enabled:
+        cons = r15_consistency_guard.consistency_of(r15, state)
+        out["consistency_guard"] = None if cons is None else {
+            "profit_before_today": round(cons.before, 2), "today": round(cons.today, 2),
+            "total": round(cons.total, 2), "allowed_today": round(cons.allowed, 2),
+            "days": {d.isoformat(): v for d, v in sorted(state.firm.day_pnl.items())},
+        }
+    r16 = engine.contexts(account_id)["scaling_plan"]
+    if r16.config.enabled:
+        plan = r16_scaling_plan.allowance(state, r16)
+        out["scaling_plan"] = {
+            "day_start_balance": None if plan is None else round(plan[0], 2),
+            "allowed": None if plan is None else plan[1],
+            "held": r16_scaling_plan.held(state, r16),
+        }
+    return out
 
 
 def _enum_name(enum_type, value: int) -> str:
@@ -176,6 +214,24 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             value = state.can_trade
         elif name == "symbol_blocks":
             value = list(c.blocked_symbols)
+        elif name == "max_loss_floor" and c.enabled:
+            # value: equity (balance + open unrealized); limit: where the guard acts.
+            fl = floor_of(c, state.firm)
+            limit = round(fl.trigger, 2)
+            eq = equity(state)
+            if eq is not None:
+                value, used = round(eq, 2), used_pct(fl, eq)
+        elif name == "consistency_guard" and c.enabled:
+            cons = r15_consistency_guard.consistency_of(c, state)
+            if cons is not None:
+                value, limit = round(cons.today, 2), round(cons.allowed, 2)
+                used = _pct(value, limit)
+        elif name == "scaling_plan" and c.enabled:
+            value = r16_scaling_plan.held(state, rc)
+            plan = r16_scaling_plan.allowance(state, rc)
+            if plan is not None:
+                limit = plan[1]
+                used = 100.0 if limit == 0 and value > 0 else _pct(value, limit)
         rows.append({
             "rule": RULE_IDS[name], "name": name, "enabled": c.enabled,
             "mode": getattr(c, "action_mode", None) or c.mode,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from risk_manager.engine.catalog import ContractCatalog
+from risk_manager.engine.firm import FirmState
 from risk_manager.engine.own_orders import OwnOrders
 from risk_manager.events import (
     WORKING_ORDER_STATUSES,
@@ -252,6 +253,8 @@ class AccountState:
         #: restart (they only rebuild state): see engine/own_orders.py.
         self.own_orders = OwnOrders(account_id)
         self.handled_before: set[int] = set()
+        #: Balance history of the firm-account guards (R14–R16): engine/firm.py.
+        self.firm = FirmState()
 
     # -- P&L -----------------------------------------------------------------------------
     @property

@@ -74,6 +74,10 @@ Own orders and handled trades (engine bookkeeping that must survive a restart)
   restart_handled_trade_ids(since_day, day_start, now)   the same; a store from before these
       records (an upgrade) has today's journaled trades stand in, once
 
+Balance history (firm-account guards, docs/rules.md; BalanceRecords go through save_engine_records)
+  balance_history(account_id=None) -> list[(account_id, day, field, value)]   field: start_of_day,
+      end_of_day, high_equity (the stored high only ever rises)
+
 Contracts, meta, admin
   cache_contracts(contracts) -> int;  cached_contracts() -> list[Contract];  cached_contract(id)
   get_meta(key, default=None) / set_meta(key, value) / delete_meta(key)

@@ -156,6 +156,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX own_orders_by_time ON own_orders (placed_at);
     """,
+    # 7: the balance history the firm-account guards judge (docs/rules.md): per account and trading
+    # day the balance it started with, the balance at the reset that ended it, the highest equity
+    # seen, the day's net P&L (R15). Rebuilt from REST when missing; one row per account and day.
+    """
+    CREATE TABLE balance_history (
+        account_id   INTEGER NOT NULL,
+        trading_day  TEXT NOT NULL,
+        start_of_day REAL,
+        end_of_day   REAL,
+        high_equity  REAL,
+        net_pnl      REAL,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (account_id, trading_day)
+    );
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

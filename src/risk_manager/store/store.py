@@ -12,6 +12,7 @@ from typing import Literal
 from risk_manager.clock import Clock, SystemClock
 from risk_manager.store._admin import AdminMixin
 from risk_manager.store._audit import AuditMixin
+from risk_manager.store._balance_history import BalanceHistoryMixin
 from risk_manager.store._checkpointer import BackgroundCheckpointer
 from risk_manager.store._daily import DailyMixin
 from risk_manager.store._journal import JournalMixin
@@ -32,7 +33,7 @@ JOURNAL_FULL_CHECK_BYTES = 256 * 1024 * 1024
 
 
 class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, MaintenanceMixin,
-            OwnOrdersMixin):
+            BalanceHistoryMixin, OwnOrdersMixin):
     """Open (create, check, migrate) the store at `path` (+ its journal file beside it).
 
     See the package docstring for the API. Thread-safe: every call takes one re-entrant lock

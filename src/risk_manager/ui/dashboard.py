@@ -386,7 +386,10 @@ class DashboardApp(App[int]):
         banner.set_class(bool(locks), "locked")
         if not locks:
             return
-        lines = ["LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT"]
+        reduce_only = all(r.data.get("kind") == "reduce_only" for r in locks)  # docs/rules.md
+        banner.set_class(reduce_only, "symbol-only")
+        lines = ["REDUCE-ONLY — ONLY CLOSING ORDERS PASS" if reduce_only
+                 else "LOCKED — TRADING IS BLOCKED ON THIS ACCOUNT"]
         longest = self.model.longest_lock(now)
         if longest is not None:  # the longest first: it is what the account waits for
             locks = [longest] + [r for r in locks if r is not longest]

@@ -1,4 +1,4 @@
-"""The 13 rules, one module each: `evaluate(event, state, ctx, now) -> list[Action]`.
+"""The rules (R01–R13, then the firm-account guards of docs/rules.md), one module each: `evaluate(event, state, ctx, now) -> list[Action]`.
 
 `event` None means "re-examine the state" (1 s tick, start-up, config change, lock expiry).
 R07 listens to trades, orders and positions because any of them can complete an exit order (the
@@ -27,6 +27,9 @@ from risk_manager.engine.rules import (
     r11_symbol_blocks,
     r12_trade_management,
     r13_daily_realized_profit,
+    r14_max_loss_floor,
+    r15_consistency_guard,
+    r16_scaling_plan,
 )
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
@@ -48,6 +51,9 @@ RULES: dict[str, Evaluate] = {
     "symbol_blocks": r11_symbol_blocks.evaluate,
     "trade_management": r12_trade_management.evaluate,
     "daily_realized_profit": r13_daily_realized_profit.evaluate,
+    "max_loss_floor": r14_max_loss_floor.evaluate,
+    "consistency_guard": r15_consistency_guard.evaluate,
+    "scaling_plan": r16_scaling_plan.evaluate,
 }
 
 _MARKS = (EventKind.POSITION, EventKind.QUOTE, EventKind.MARKET_TRADE)
@@ -58,26 +64,30 @@ TRIGGERS: dict[EventKind, tuple[str, ...]] = {
         "max_contracts", "max_contracts_per_instrument", "daily_realized_loss",
         "daily_unrealized_loss", "max_unrealized_profit", "no_stop_loss_grace",
         "session_block_outside", "symbol_blocks", "trade_management", "daily_realized_profit",
-        "cooldown_after_loss",
+        "cooldown_after_loss", "max_loss_floor", "scaling_plan", "consistency_guard",
     ),
-    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks", "cooldown_after_loss"),
+    EventKind.ORDER: ("no_stop_loss_grace", "session_block_outside", "symbol_blocks", "cooldown_after_loss",
+                      "scaling_plan"),
     EventKind.TRADE: (
         "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "daily_realized_profit",
+        "consistency_guard",
     ),
     EventKind.ACCOUNT: ("auth_loss_guard",),
     EventKind.QUOTE: (
         "daily_realized_loss", "daily_unrealized_loss", "max_unrealized_profit",
-        "trade_management", "daily_realized_profit",
+        "trade_management", "daily_realized_profit", "max_loss_floor", "consistency_guard",
     ),
 }
 TRIGGERS[EventKind.MARKET_TRADE] = TRIGGERS[EventKind.QUOTE]
+#: Rules that judge the balance: they run on account events too (after R10, locked or not).
+ACCOUNT_RULES = ("max_loss_floor",)
 #: Rules whose state check runs on the 1 s tick.
 TICK_RULES = ("no_stop_loss_grace", "session_block_outside", "cooldown_after_loss")
 #: Rules that re-examine the whole state (start-up, config change, lock expiry).
 RECHECK_RULES = (
     "max_contracts", "max_contracts_per_instrument", "daily_realized_loss", "daily_unrealized_loss",
     "max_unrealized_profit", "session_block_outside", "auth_loss_guard", "symbol_blocks",
-    "daily_realized_profit",
+    "daily_realized_profit", "max_loss_floor", "scaling_plan", "consistency_guard",
 )
 #: Rules that set locks. They still run while the account is locked (the gate answers the event
 #: first), so every breach records its own lock at once: an R03 breach during an R07 cooldown locks
@@ -85,5 +95,5 @@ RECHECK_RULES = (
 #: run by the engine on every account event anyway.)
 LOCKING_RULES = frozenset({
     "daily_realized_loss", "trade_frequency_limit", "cooldown_after_loss", "session_block_outside",
-    "symbol_blocks", "daily_realized_profit",
+    "symbol_blocks", "daily_realized_profit", "max_loss_floor", "consistency_guard",
 })

@@ -8,7 +8,10 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, cents_at_or_below, day_pnl, lockout_and_flatten, money
+from risk_manager.engine import reduce_only
+from risk_manager.engine.rules._common import (
+    cents, cents_at_or_below, day_pnl, finish, lockout_and_flatten, money,
+)
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -39,6 +42,11 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         return []
     pnl = day_pnl(state, cfg.include_unrealized)
     if not cents_at_or_below(pnl, -cfg.loss_limit):
+        ro = cfg.reduce_only_at
+        if ro is not None and cents_at_or_below(pnl, cents(-ro * cfg.loss_limit)):
+            reason = (f"Daily loss at {ro:.0%} of the limit: {money(cents(pnl))} <= "
+                      f"{money(-ro * cfg.loss_limit)} ({pnl_detail(state, cfg.include_unrealized)})")
+            return finish(ctx, state.account_id, reduce_only.start(ctx, state, reason, now), reason)
         return []
     value = cents(pnl)
     reason = (
