@@ -44,5 +44,5 @@ def test_every_rule_off_needs_explicit_entries_and_validate_warns(config_dir: Pa
     result = runner.invoke(app, ["config", "validate", "--config", str(config_dir)],
                            env={"PROJECTX_API_KEY": "k"})
     assert result.exit_code == 0, result.output
-    assert "0 of 13 rules enabled" in result.stdout
+    assert f"0 of {len(RULE_MODELS)} rules enabled" in result.stdout
     assert "warning: risk_config.yaml: no rule is enabled" in result.stdout
