@@ -161,6 +161,8 @@ class Executor:
         #: Jobs put on account queues and not finished yet (drain waits for them too).
         self._queued = 0
         self.stats = {"calls": 0, "retries": 0, "failures": 0, "deduplicated": 0}
+        #: Optional metrics hooks (daemon/metrics.DaemonMetrics): decided, first_sent, call_done.
+        self.observer: Any = None
 
     # -- intake ---------------------------------------------------------------------------
     def submit(
@@ -169,6 +171,8 @@ class Executor:
         """Persist state changes now, then start broker work. Never blocks on the network."""
         decided = decided_ns or time.monotonic_ns()
         actions = list(actions)
+        if self.observer is not None:
+            _observe(self.observer.decided, received_ns, decided)
         # Locks first and synchronously: durable before the first close/cancel call.
         for action in actions:
             if isinstance(action, SetLock):
@@ -508,11 +512,15 @@ class Executor:
             sent = time.monotonic_ns()
             if not timings.sent_ns:
                 timings.sent_ns = sent
+                if self.observer is not None:
+                    _observe(self.observer.first_sent, action, timings.received_ns, sent)
             self.stats["calls"] += 1
             try:
                 with on_lock_path():
                     await asyncio.wait_for(call(), cfg.call_timeout_s)
             except Exception as exc:
+                if self.observer is not None:
+                    _observe(self.observer.call_done, call_name, sent, time.monotonic_ns(), False)
                 fault = classify(exc)
                 self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
                             fault=fault.value, error=repr(exc)[:300], sent_ns=sent, **detail)
@@ -535,6 +543,8 @@ class Executor:
                 await asyncio.sleep(wait)
                 continue
             now = time.monotonic_ns()
+            if self.observer is not None:
+                _observe(self.observer.call_done, call_name, sent, now, True)
             if not timings.response_ns:
                 timings.response_ns = now
             self._audit("response", action, timings, call=call_name, attempt=attempt + 1,
@@ -611,6 +621,13 @@ class Executor:
             )
         except Exception:  # the audit log must never stop enforcement
             log.exception("audit write failed")
+
+
+def _observe(hook: Callable[..., None], *args: Any) -> None:
+    try:  # metrics must never stop enforcement
+        hook(*args)
+    except Exception:
+        log.exception("metrics hook failed")
 
 
 def _matches(item: Order | Position, contract_id: str | None) -> bool:
