@@ -48,6 +48,11 @@ class StatusProviderMixin:
                          "hub_malformed": sum(h.stats.malformed for h in (self.user_hub, self.market_hub)
                                               if h is not None)},
         }
+        alerts = getattr(self, "alerts", None)
+        if alerts is not None:  # channel names and errors carry no secret (scrubbed by the dispatcher)
+            doc["alerts"] = {name: {"sent": st.sent, "failed": st.failed, "retries": st.retries,
+                                    "dropped": st.dropped, "last_error": st.last_error}
+                             for name, st in alerts.dispatcher.stats.items()}
         if engine is not None:
             td = engine.config.trading_day
             start, end = engine.timeline.day_bounds(now)
