@@ -193,8 +193,7 @@ class Executor:
                 job = _Job(action, timings)
                 self._spawn(self._run_close(job))
             elif isinstance(action, CancelOrder):
-                job = _Job(action, timings)
-                self._spawn(self._run_cancel(job))
+                self._start_cancel(_Job(action, timings))
             elif isinstance(action, PartialClose | PlaceStop | ModifyStop):
                 self._enqueue(_Job(action, timings))
 
@@ -380,13 +379,26 @@ class Executor:
         self._finish(job, result)
         return result.settled
 
-    async def _run_cancel(self, job: _Job) -> bool:
+    def _start_cancel(self, job: _Job) -> None:
+        """The kill switch's cancel: its mutation task carries the job to the end (a done
+        callback reports it). A wrapper task awaiting it, as before, put one more event-loop
+        turn, behind every ready hub frame, between the decision and the request."""
         action: CancelOrder = job.action  # type: ignore[assignment]
-        result = await self._cancel(action, action.order_id, action.contract_id, job.timings)
+        task = self._cancel(action, action.order_id, action.contract_id, job.timings)
+        task.add_done_callback(lambda t: self._cancel_done(job, t))
+
+    def _cancel_done(self, job: _Job, task: asyncio.Task[_Result]) -> None:
+        if task.cancelled():  # shutdown
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("cancel failed unexpectedly: %r", exc)
+            result = _Result(FAILED, repr(exc)[:300])
+        else:
+            result = task.result()
         if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
         self._finish(job, result)
-        return result.settled
 
     async def _confirm(self, done: Callable[[list[Position]], bool], account_id: int) -> bool:
         """Verify from REST, giving an asynchronous fill a short while to land."""
@@ -516,8 +528,11 @@ class Executor:
                     _observe(self.observer.first_sent, action, timings.received_ns, sent)
             self.stats["calls"] += 1
             try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task
+                # of its own, one more loop turn before the request is written.
                 with on_lock_path():
-                    await asyncio.wait_for(call(), cfg.call_timeout_s)
+                    async with asyncio.timeout(cfg.call_timeout_s):
+                        await call()
             except Exception as exc:
                 if self.observer is not None:
                     _observe(self.observer.call_done, call_name, sent, time.monotonic_ns(), False)
@@ -561,7 +576,8 @@ class Executor:
         for attempt in range(cfg.max_attempts):
             try:
                 with on_lock_path():  # the broker serves enforcement's reads before other reads
-                    return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
+                    async with asyncio.timeout(cfg.call_timeout_s):
+                        return await fn(account_id)
             except Exception as exc:
                 last = exc
                 await asyncio.sleep(cfg.retry_wait_s(attempt, exc, classify(exc)))
