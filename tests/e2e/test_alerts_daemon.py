@@ -99,7 +99,7 @@ def discord(receiver: HttpReceiver, **extra: Any) -> dict[str, Any]:
 
 
 def texts(receiver: HttpReceiver) -> list[str]:
-    return [r["json"]["content"] for r in receiver.requests]
+    return [r["json"]["content"] for r in receiver.requests if r["kind"] == "discord"]
 
 
 async def wait_text(receiver: HttpReceiver, *needles: str, timeout: float = 5.0) -> str:
