@@ -33,6 +33,10 @@ __all__ = ["DaemonProcess", "Trader", "daemon_command", "wait_for", "write_confi
 
 def daemon_command(config_dir: Path) -> list[str]:
     """The installed console script when present (what the service runs), else `python -m`."""
+    profile = os.environ.get("RM_BENCH_PROFILE")
+    if profile:  # diagnostics: the daemon under cProfile, stats written to this path at exit
+        return [sys.executable, "-m", "cProfile", "-o", profile, "-m", "risk_manager", "run",
+                "--config", str(config_dir)]
     script = Path(sys.executable).parent / "risk-manager"
     if script.exists():
         return [str(script), "run", "--config", str(config_dir)]

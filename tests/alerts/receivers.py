@@ -28,6 +28,7 @@ class HttpReceiver:
         app = web.Application()
         app.router.add_post("/api/webhooks/{hook_id}/{token}", self._discord)
         app.router.add_post("/bot{token}/sendMessage", self._telegram)
+        app.router.add_post("/apprise/{tail:.*}", self._apprise)  # apprise's json:// and form://
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -41,8 +42,12 @@ class HttpReceiver:
             await self._runner.cleanup()
 
     async def _answer(self, request: web.Request, kind: str, ok: tuple[int, Any]) -> web.Response:
-        body = await request.json()
-        self.requests.append({"kind": kind, "path": request.path, "json": body})
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            body = dict(await request.post())
+        self.requests.append({"kind": kind, "path": request.path, "json": body,
+                              "headers": dict(request.headers)})
         self.arrived.set()
         if self.gate is not None:
             await self.gate.wait()
@@ -58,6 +63,9 @@ class HttpReceiver:
 
     async def _discord(self, request: web.Request) -> web.Response:
         return await self._answer(request, "discord", (204, None))
+
+    async def _apprise(self, request: web.Request) -> web.Response:
+        return await self._answer(request, "apprise", (200, {"ok": True}))
 
     async def _telegram(self, request: web.Request) -> web.Response:
         return await self._answer(request, "telegram", (200, {"ok": True, "result": {"message_id": 1}}))

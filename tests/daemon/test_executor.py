@@ -156,3 +156,48 @@ async def test_one_slow_account_does_not_delay_another(rig):
     await wait_for(lambda: trader.flat(fast), timeout=1.2, what="fast account flat while slow waits")
     await executor.drain(5)
     assert await trader.flat(slow)
+
+
+async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_path):
+    """The kill switch's cancel begins its broker call on the first event-loop turn after
+    `submit` (every extra turn queues it behind all ready hub frames): no wrapper task awaiting
+    the mutation, no `wait_for` task around the call."""
+    sim = Simulator(accounts=1, speed=0.0)
+    api = await sim.start()
+    rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
+    store = Store(tmp_path / "rm.db")
+    turns = 0
+    started: list[int] = []
+
+    class WatchedBroker(GatewayBroker):  # the real broker; only notes when the call begins
+        async def cancel_order(self, account_id: int, order_id: int) -> None:
+            started.append(turns)
+            await super().cancel_order(account_id, order_id)
+
+    outcomes: list[dict] = []
+    executor = Executor(WatchedBroker(rest), store, SystemClock(), on_outcome=outcomes.append)
+    trader = Trader(api)
+    await trader.login()
+    try:
+        account = sim.info()["accounts"][0]
+        await trader.price(MNQ, 20000.0)
+        placed = await trader.place(account, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
+        executor.submit([CancelOrder(account, placed["orderId"], MNQ, "lock_gate", "locked")])
+        while not started and turns < 10:
+            turns += 1
+            await asyncio.sleep(0)
+        assert started == [1]
+        await wait_for(lambda: _no_orders(trader, account), what="order cancelled")
+        await executor.drain(5)
+        assert [o["outcome"] for o in outcomes] == ["ok"]
+    finally:
+        await executor.drain(5)
+        await executor.close()
+        await trader.close()
+        await rest.close()
+        store.close()
+        await sim.stop()
+
+
+async def _no_orders(trader: Trader, account: int) -> bool:
+    return not await trader.working_orders(account)

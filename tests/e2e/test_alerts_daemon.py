@@ -99,7 +99,7 @@ def discord(receiver: HttpReceiver, **extra: Any) -> dict[str, Any]:
 
 
 def texts(receiver: HttpReceiver) -> list[str]:
-    return [r["json"]["content"] for r in receiver.requests]
+    return [r["json"]["content"] for r in receiver.requests if r["kind"] == "discord"]
 
 
 async def wait_text(receiver: HttpReceiver, *needles: str, timeout: float = 5.0) -> str:
@@ -259,3 +259,37 @@ async def test_pnl_stream_history_and_pending_applies_at(bench):
     [change] = status["pending_changes"]
     assert change["rule"] == "max_contracts" and change["to"] == 4
     assert change["applies_at"] == status["trading_day"]["end"]
+
+
+APPRISE_TOPIC = "ntfyTOPICsecret42"
+APPRISE_PASSWORD = "apprise-pw-9"
+
+
+async def test_apprise_url_gets_the_lock_alert_beside_discord_and_stays_secret(bench, receiver, caplog):
+    """`alerts.urls` (apprise json://) next to the existing Discord channel, through the daemon."""
+    acct = bench.accounts[0]
+    host_port = receiver.base.removeprefix("http://")
+    url = f"json://rm:{APPRISE_PASSWORD}@{host_port}/apprise/{APPRISE_TOPIC}"
+    cfg = bench.config("a", [acct], R03, alerts=discord(receiver, urls=[url]))
+    caplog.set_level("DEBUG", logger="apprise")
+    daemon = await bench.start(cfg)
+    t = bench.trader
+    await t.price(MNQ, 20000.0)
+    await t.place(acct, MNQ, BUY, 1)
+    await wait_subscribed(bench, MNQ)
+    await t.price(MNQ, 19970.0)  # -$60 of a $50 limit: lock
+    await wait_text(receiver, "Trading locked", "Rule: R03")  # Discord
+
+    async def apprise_lock() -> dict[str, Any] | None:
+        return next((r["json"] for r in receiver.requests
+                     if r["kind"] == "apprise" and "Trading locked" in r["json"]["title"]), None)
+
+    note = await wait_for(apprise_lock, what="the lock alert at the apprise URL")
+    assert "Rule: R03" in note["message"]
+    status = daemon.status()
+    assert status["alerts"]["apprise-1:json"]["sent"] >= 1 and "discord" in status["alerts"]
+    metrics = daemon.metrics_text()
+    assert 'risk_manager_alerts_sent_total{channel="apprise-1:json"}' in metrics
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (APPRISE_TOPIC, APPRISE_PASSWORD):
+        assert secret not in str(status) and secret not in metrics and secret not in logged

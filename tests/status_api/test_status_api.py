@@ -69,7 +69,7 @@ async def test_status_and_metrics(server):
     async with http.get("/metrics") as r:
         text = await r.text()
     assert r.status == 200 and r.content_type == "text/plain"
-    assert "rm_events_total 42" in text and "rm_status_api_event_clients 0" in text
+    assert "rm_events_total 42" in text and "risk_manager_status_api_event_clients 0.0" in text
 
 
 async def test_foreign_host_header_refused(server):

@@ -13,6 +13,9 @@ alerts:
   telegram:
     bot_token_env: RM_TELEGRAM_TOKEN
     chat_id: "-1001234567890"
+  urls:                           # any service apprise speaks (ntfy, Pushover, Slack, Matrix, ...)
+    - ntfy://ntfy.sh/my-secret-topic
+  urls_env: RM_ALERT_URLS         # and/or: more URLs in an environment variable, space-separated
   email:
     host: smtp.example.com
     port: 587
@@ -152,12 +155,45 @@ class AlertsConfig(_Strict):
     discord: DiscordChannel | None = None
     telegram: TelegramChannel | None = None
     email: EmailChannel | None = None
+    #: Apprise URLs (https://github.com/caronc/apprise/wiki), one channel each, beside the above.
+    urls: list[SecretStr] = Field(default_factory=list)
+    #: An environment variable holding more apprise URLs, separated by whitespace.
+    urls_env: str | None = None
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> "AlertsConfig":
+        for i, url in enumerate(self.urls):
+            problem = apprise_url_problem(url.get_secret_value())
+            if problem:  # never echo the URL: it holds the service's secret
+                raise ValueError(f"urls[{i}]: {problem}")
+        return self
 
     @property
     def any_channel(self) -> bool:
-        return self.enabled and any(
-            c is not None and c.enabled for c in (self.discord, self.telegram, self.email)
+        return self.enabled and (
+            any(c is not None and c.enabled for c in (self.discord, self.telegram, self.email))
+            or bool(self.urls) or self.urls_env is not None
         )
+
+    def resolve_urls(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """The inline URLs, then those of `urls_env` (unset or empty = none: alerts are optional)."""
+        urls = [u.get_secret_value() for u in self.urls]
+        if self.urls_env is not None:
+            urls += (os.environ if env is None else env).get(self.urls_env, "").split()
+        return urls
+
+
+def apprise_url_problem(url: str) -> str | None:
+    """Why apprise cannot send to `url` (None when it can), in words that do not repeat the URL."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        return "not a URL of the form service://..."
+    # Only when URLs are configured: apprise is a large import (its plugins load in ~1 s).
+    from risk_manager.alerts.apprise_channel import instantiate
+
+    if instantiate(url) is None:
+        return f"apprise cannot use this {scheme}:// URL (unknown service or missing parts)"
+    return None
 
 
 def parse_alerts_config(data: Mapping[str, Any] | None) -> AlertsConfig:

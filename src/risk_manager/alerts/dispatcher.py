@@ -79,6 +79,11 @@ class AlertDispatcher:
     async def start(self) -> None:
         if self._running:
             return
+        if self._given_channels is None and self.config.enabled and self.config.resolve_urls(self._env):
+            # apprise loads ~200 plugins on import (about a second): not on the event loop.
+            import importlib
+
+            await asyncio.to_thread(importlib.import_module, "apprise")
         channels = self._given_channels if self._given_channels is not None else self._build_channels()
         self._secrets = tuple(sorted({s for c in channels for s in c.secrets if s}, key=len, reverse=True))
         self._lanes = [_Lane(c, deque(), asyncio.Event()) for c in channels]
@@ -101,6 +106,10 @@ class AlertDispatcher:
             if lane.task is not None:
                 lane.task.cancel()
         await asyncio.gather(*(lane.task for lane in self._lanes if lane.task), return_exceptions=True)
+        for lane in self._lanes:
+            close = getattr(lane.channel, "close", None)
+            if close is not None:
+                close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -131,6 +140,15 @@ class AlertDispatcher:
             except MissingSecret as exc:
                 # Alerts are optional: a missing secret disables that channel, not the daemon.
                 _log.error("alert channel disabled", channel=name, reason=str(exc))
+        urls = cfg.resolve_urls(self._env)
+        if urls:
+            from risk_manager.alerts.apprise_channel import AppriseSender, InvalidAlertURL
+
+            for index, url in enumerate(urls, start=1):
+                try:
+                    out.append(AppriseSender(url, index, timeout))
+                except InvalidAlertURL as exc:  # e.g. a bad URL in `urls_env` (inline ones are validated)
+                    _log.error("alert channel disabled", channel=f"apprise-{index}", reason=str(exc))
         return out
 
     # --- intake (never blocks) -----------------------------------------------------------------

@@ -33,6 +33,7 @@ from risk_manager.daemon.adapters import EngineOwnOrders, GatewayBroker
 from risk_manager.daemon.alerting import DaemonAlerts
 from risk_manager.daemon.instance_lock import AlreadyRunning, InstanceLock
 from risk_manager.daemon.maintenance import BACKUP_DIR_NAME, Maintenance, RetentionPolicy
+from risk_manager.daemon.metrics import DaemonMetrics, observe_safely
 from risk_manager.daemon.pipeline import Pipeline
 from risk_manager.daemon.provider import StatusProviderMixin
 from risk_manager.daemon.reconcile import Reconciler
@@ -156,6 +157,7 @@ class Daemon(StatusProviderMixin):
         self._pnl_day: Any = None
         self.enforcement_log: list[dict[str, Any]] = []
         self.counters: dict[str, int] = {"polls": 0, "reloads": 0, "reload_errors": 0}
+        self.metrics = DaemonMetrics(self)
 
     # ======================================================================================
     # lifecycle
@@ -418,6 +420,7 @@ class Daemon(StatusProviderMixin):
         self.executor = Executor(GatewayBroker(self.rest), self.ledger, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done,
                                  own_orders=own_orders)
+        self.executor.observer = self.metrics
         self.pipeline = Pipeline(self.engine, self.executor, self.clock, journal=self._journal,
                                  publish=self._publish, merge_quote=merge_quote,
                                  records=self.store.save_engine_records)
@@ -993,11 +996,13 @@ class Daemon(StatusProviderMixin):
             self.store.append_events(events)
 
     def _on_outcome(self, record: dict[str, Any]) -> None:
+        observe_safely(self.metrics.outcome, record)
         self.enforcement_log.append(record)
         del self.enforcement_log[:-200]
         self._publish_msg("enforcement", record["account_id"], record)
 
     def _after_dispatch(self, actions: Sequence[Action]) -> None:
+        observe_safely(self.metrics.locks, actions)
         if self.alerts is not None:
             self.alerts.on_actions(actions)
 

@@ -63,6 +63,11 @@ class StatusProviderMixin:
                          "hub_malformed": sum(h.stats.malformed for h in (self.user_hub, self.market_hub)
                                               if h is not None)},
         }
+        alerts = getattr(self, "alerts", None)
+        if alerts is not None:  # channel names and errors carry no secret (scrubbed by the dispatcher)
+            doc["alerts"] = {name: {"sent": st.sent, "failed": st.failed, "retries": st.retries,
+                                    "dropped": st.dropped, "last_error": st.last_error}
+                             for name, st in alerts.dispatcher.stats.items()}
         if engine is not None:
             td = engine.config.trading_day
             start, end = engine.timeline.day_bounds(now)
@@ -98,35 +103,8 @@ class StatusProviderMixin:
         return [{**change, "applies_at": applies_at} for change in self._pending_changes]
 
     def metrics_text(self) -> str:
-        lines = []
-        counters = {**self.counters, **(self.pipeline.counters if self.pipeline else {})}
-        if self.executor is not None:
-            counters.update({f"enforcement_{k}": v for k, v in self.executor.stats.items()})
-        for name, value in sorted(counters.items()):
-            lines += [f"# TYPE risk_manager_{name}_total counter", f"risk_manager_{name}_total {value}"]
-        store = self.store_status()
-        lines += ["# TYPE risk_manager_store_ok gauge",
-                  f"risk_manager_store_ok {int(store['state'] == 'ok')}",
-                  "# TYPE risk_manager_store_write_errors_total counter",
-                  f"risk_manager_store_write_errors_total {store.get('write_errors', 0)}",
-                  "# TYPE risk_manager_store_undurable_locks gauge",
-                  f"risk_manager_store_undurable_locks {len(store.get('undurable_locks', []))}"]
-        if self.engine is not None:
-            locked = sum(1 for aid in self.accounts if self.engine.locks.is_locked(aid))
-            lines += ["# TYPE risk_manager_locked_accounts gauge", f"risk_manager_locked_accounts {locked}"]
-        alerts = getattr(self, "alerts", None)
-        if alerts is not None:
-            per_channel = sorted(alerts.stats().items())
-            for key in ("sent", "failed", "retries", "dropped"):
-                if per_channel:  # one TYPE line per metric family, then a sample per channel
-                    lines.append(f"# TYPE risk_manager_alerts_{key}_total counter")
-                lines += [f'risk_manager_alerts_{key}_total{{channel="{channel}"}} {stats[key]}'
-                          for channel, stats in per_channel]
-        latencies = [r["latency_ms"] for r in self.enforcement_log if r.get("latency_ms") is not None]
-        if latencies:
-            lines += ["# TYPE risk_manager_enforcement_last_latency_ms gauge",
-                      f"risk_manager_enforcement_last_latency_ms {latencies[-1]}"]
-        return "\n".join(lines) + "\n"
+        """The Prometheus text exposition of this daemon's registry (daemon/metrics.py)."""
+        return self.metrics.render().decode()
 
     # -- admin -----------------------------------------------------------------------------
     def _check_account(self, account_id: int) -> None:

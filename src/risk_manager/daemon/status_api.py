@@ -25,6 +25,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from risk_manager import admin_auth
 from risk_manager.clock import Clock, SystemClock
+from risk_manager.daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from risk_manager.daemon.metrics import generate_latest, status_api_registry
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +213,7 @@ class StatusAPI:
         self._bound_port: int | None = None
         self.dropped_clients = 0
         self.failed_logins = 0
+        self._metrics_registry = status_api_registry(self)
         self.published = 0
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -349,19 +352,10 @@ class StatusAPI:
             text = f"# provider metrics unavailable: {exc}\n"
         if text and not text.endswith("\n"):
             text += "\n"
-        text += (
-            "# HELP rm_status_api_event_clients WebSocket /events clients connected.\n"
-            "# TYPE rm_status_api_event_clients gauge\n"
-            f"rm_status_api_event_clients {len(self._clients)}\n"
-            "# HELP rm_status_api_dropped_clients_total /events clients dropped for falling behind.\n"
-            "# TYPE rm_status_api_dropped_clients_total counter\n"
-            f"rm_status_api_dropped_clients_total {self.dropped_clients}\n"
-            "# HELP rm_status_api_failed_logins_total Failed admin logins.\n"
-            "# TYPE rm_status_api_failed_logins_total counter\n"
-            f"rm_status_api_failed_logins_total {self.failed_logins}\n"
-        )
-        return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                            headers={"X-Prometheus-Format": "0.0.4"})
+        # The provider's exposition (the daemon's own registry) followed by the API's series,
+        # both rendered by prometheus_client, which also names the content type.
+        body = text.encode() + generate_latest(self._metrics_registry)
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")

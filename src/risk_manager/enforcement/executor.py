@@ -162,6 +162,8 @@ class Executor:
         #: Jobs put on account queues and not finished yet (drain waits for them too).
         self._queued = 0
         self.stats = {"calls": 0, "retries": 0, "failures": 0, "deduplicated": 0}
+        #: Optional metrics hooks (daemon/metrics.DaemonMetrics): decided, first_sent, call_done.
+        self.observer: Any = None
 
     # -- intake ---------------------------------------------------------------------------
     def submit(
@@ -170,6 +172,8 @@ class Executor:
         """Persist state changes now, then start broker work. Never blocks on the network."""
         decided = decided_ns or time.monotonic_ns()
         actions = list(actions)
+        if self.observer is not None:
+            _observe(self.observer.decided, received_ns, decided)
         # Locks first and synchronously: durable before the first close/cancel call.
         for action in actions:
             if isinstance(action, SetLock):
@@ -192,8 +196,7 @@ class Executor:
                 job = _Job(action, timings)
                 self._spawn(self._run_close(job))
             elif isinstance(action, CancelOrder):
-                job = _Job(action, timings)
-                self._spawn(self._run_cancel(job))
+                self._start_cancel(_Job(action, timings))
             elif isinstance(action, PartialClose | PlaceStop | ModifyStop):
                 self._enqueue(_Job(action, timings))
 
@@ -379,13 +382,26 @@ class Executor:
         self._finish(job, result)
         return result.settled
 
-    async def _run_cancel(self, job: _Job) -> bool:
+    def _start_cancel(self, job: _Job) -> None:
+        """The kill switch's cancel: its mutation task carries the job to the end (a done
+        callback reports it). A wrapper task awaiting it, as before, put one more event-loop
+        turn, behind every ready hub frame, between the decision and the request."""
         action: CancelOrder = job.action  # type: ignore[assignment]
-        result = await self._cancel(action, action.order_id, action.contract_id, job.timings)
+        task = self._cancel(action, action.order_id, action.contract_id, job.timings)
+        task.add_done_callback(lambda t: self._cancel_done(job, t))
+
+    def _cancel_done(self, job: _Job, task: asyncio.Task[_Result]) -> None:
+        if task.cancelled():  # shutdown
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("cancel failed unexpectedly: %r", exc)
+            result = _Result(FAILED, repr(exc)[:300])
+        else:
+            result = task.result()
         if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
         self._finish(job, result)
-        return result.settled
 
     async def _confirm(self, done: Callable[[list[Position]], bool], account_id: int) -> bool:
         """Verify from REST, giving an asynchronous fill a short while to land."""
@@ -511,11 +527,18 @@ class Executor:
             sent = time.monotonic_ns()
             if not timings.sent_ns:
                 timings.sent_ns = sent
+                if self.observer is not None:
+                    _observe(self.observer.first_sent, action, timings.received_ns, sent)
             self.stats["calls"] += 1
             try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call in a task
+                # of its own, one more loop turn before the request is written.
                 with on_lock_path():
-                    await asyncio.wait_for(call(), cfg.call_timeout_s)
+                    async with asyncio.timeout(cfg.call_timeout_s):
+                        await call()
             except Exception as exc:
+                if self.observer is not None:
+                    _observe(self.observer.call_done, call_name, sent, time.monotonic_ns(), False)
                 fault = classify(exc)
                 self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
                             fault=fault.value, error=repr(exc)[:300], sent_ns=sent, **detail)
@@ -538,6 +561,8 @@ class Executor:
                 await asyncio.sleep(wait)
                 continue
             now = time.monotonic_ns()
+            if self.observer is not None:
+                _observe(self.observer.call_done, call_name, sent, now, True)
             if not timings.response_ns:
                 timings.response_ns = now
             self._audit("response", action, timings, call=call_name, attempt=attempt + 1,
@@ -554,7 +579,8 @@ class Executor:
         for attempt in range(cfg.max_attempts):
             try:
                 with on_lock_path():  # the broker serves enforcement's reads before other reads
-                    return await asyncio.wait_for(fn(account_id), cfg.call_timeout_s)
+                    async with asyncio.timeout(cfg.call_timeout_s):
+                        return await fn(account_id)
             except Exception as exc:
                 last = exc
                 await asyncio.sleep(cfg.retry_wait_s(attempt, exc, classify(exc)))
@@ -653,6 +679,13 @@ def _log_enforcement(job: _Job, outcome: str, error: str | None) -> None:
             action.account_id, action.rule, symbol, _action_name(action),
             f" order={target}" if target is not None else "", outcome, _timing_fields(job.timings),
             action.reason, f" error={error!r}" if error else "")
+
+
+def _observe(hook: Callable[..., None], *args: Any) -> None:
+    try:  # metrics must never stop enforcement
+        hook(*args)
+    except Exception:
+        log.exception("metrics hook failed")
 
 
 def _matches(item: Order | Position, contract_id: str | None) -> bool:

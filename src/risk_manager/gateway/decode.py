@@ -64,6 +64,10 @@ def _int(value: Any, key: str, what: str) -> int:
         raise _out_of_int64(value, key, what)
     number: int | None = None
     if isinstance(value, float) and value.is_integer():
+        # A float at -2**63 exactly is not trusted: orjson (signalr_protocol.parse) reads an
+        # integer below -2**63 as the nearest float, and e.g. -2**63 - 1 rounds to -2**63.
+        if not -_TWO_63 < value < _TWO_63:
+            raise _out_of_int64(value, key, what)
         number = int(value)
     elif isinstance(value, str):
         try:
@@ -75,6 +79,9 @@ def _int(value: Any, key: str, what: str) -> int:
     if INT64_MIN <= number <= INT64_MAX:
         return number
     raise _out_of_int64(value, key, what)
+
+
+_TWO_63 = 2.0**63
 
 
 def _out_of_int64(value: Any, key: str, what: str) -> DecodeError:

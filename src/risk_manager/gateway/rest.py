@@ -379,6 +379,9 @@ class GatewayRest:
         while True:
             if self.budget is not None:
                 await self.budget.acquire(priority, urgent=urgent)
+            # Not pre-built (issue 18, measured): the URL, headers, timeout and JSON body of a cancel
+            # cost ~6 us together (yarl parse 0.4, ClientTimeout 1.2, json.dumps 4.0, headers 0.2)
+            # against a ~400-500 us loopback round trip whose run-to-run noise is larger.
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
             sent_token = None
             if auth:
