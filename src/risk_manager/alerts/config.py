@@ -5,7 +5,7 @@ named by an environment variable (`*_env`), so accounts.yaml need not hold them:
 
 ```yaml
 alerts:
-  events: [lock_set, lock_cleared, rule_fired, limit_warning, feed_blind]   # default: all
+  events: [lock_set, lock_cleared, rule_fired, limit_warning, feed_blind, store_recovered]   # default: all
   min_severity: info              # info | warning | critical
   dedupe_seconds: 300             # identical alerts within this window are sent once
   discord:
@@ -33,8 +33,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 Severity = Literal["info", "warning", "critical"]
-EventName = Literal["lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind"]
-ALL_EVENTS: tuple[str, ...] = ("lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind")
+EventName = Literal["lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind", "store_recovered"]
+ALL_EVENTS: tuple[str, ...] = ("lock_set", "lock_cleared", "rule_fired", "limit_warning", "feed_blind",
+                               "store_recovered")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 

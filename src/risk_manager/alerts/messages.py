@@ -151,3 +151,13 @@ def feed_blind(
         f"watching by REST polling.{then}",
         now, account_id, account_name, None,
     )
+
+
+def store_recovered(now: datetime, what: str, path: str, moved_to: str, reason: str, consequence: str) -> Notification:
+    """A damaged or unusable store file was moved aside at start-up and a new one created."""
+    return Notification(
+        "store_recovered", "critical", f"Damaged {what} moved aside",
+        f"{path} could not be used ({reason}). It was moved to {moved_to} and a new one was "
+        f"started; the daemon keeps guarding. {consequence}",
+        now, None, None, None,
+    )

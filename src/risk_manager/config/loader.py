@@ -286,7 +286,8 @@ def problems_from_validation(
     """One ConfigProblem per pydantic error, located in `tree` at tree_prefix + loc."""
     out = []
     for error in exc.errors(include_url=False):
-        loc = tuple(error.get("loc", ()))
+        # A bad dict key (an unknown instrument in R02's `limits`) ends in "[key]": the key is the field.
+        loc = tuple(part for part in error.get("loc", ()) if part != "[key]")
         line, column = locate(tree, tree_prefix + loc)
         message = str(error.get("msg", "invalid"))
         if message.startswith("Value error, "):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import time as dtime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from risk_manager.alerts.config import AlertsConfig
+from risk_manager.instruments import resolve_instrument
 
 Mode = Literal["enforce", "alert"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -37,6 +38,24 @@ def _check_tz(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)")
     return value
+
+
+#: A trader symbol written in any spelling (ES, EP, ESZ6, CON.F.US.EP.Z26; any case), stored as
+#: its trader root, so every rule compares one name per instrument. Unknown names are errors.
+Instrument = Annotated[str, AfterValidator(resolve_instrument)]
+
+
+def _one_entry_per_instrument(keys: list[str]) -> None:
+    """Two keys that name the same instrument (ES and EP) would silently shadow each other."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        try:
+            root = resolve_instrument(key)
+        except ValueError:
+            continue  # reported for the key itself
+        if root in seen:
+            raise ValueError(f"{seen[root]!r} and {key!r} are the same instrument ({root}); list it once")
+        seen[root] = key
 
 
 def parse_hhmm(value: str) -> dtime:
@@ -75,9 +94,17 @@ class MaxContracts(RuleBase):
 
 # --- R02 ---------------------------------------------------------------------------------
 class MaxContractsPerInstrument(RuleBase):
-    limits: dict[str, int] = Field(default_factory=lambda: {"MNQ": 2, "NQ": 1, "ES": 1, "MES": 3})
+    #: Keys in any spelling of the instrument (ES, EP, ESZ6, a contract id), stored as trader roots.
+    limits: dict[Instrument, int] = Field(default_factory=lambda: {"MNQ": 2, "NQ": 1, "ES": 1, "MES": 3})
     enforcement: Literal["reduce_to_limit", "close_all"] = "reduce_to_limit"
     unknown_symbol_action: str = "allow_with_limit:1"
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _one_limit_per_instrument(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            _one_entry_per_instrument([str(k) for k in v])
+        return v
 
     @field_validator("limits")
     @classmethod
@@ -85,7 +112,7 @@ class MaxContractsPerInstrument(RuleBase):
         for symbol, limit in v.items():
             if limit < 0:
                 raise ValueError(f"limit for {symbol} must be >= 0, got {limit}")
-        return {k.upper(): n for k, n in v.items()}
+        return v
 
     @field_validator("unknown_symbol_action")
     @classmethod
@@ -183,18 +210,31 @@ class Session(Strict):
     _v_tz = field_validator("timezone")(_check_tz)
 
 
+def _session_key(key: str) -> str:
+    return key if key == "default" else resolve_instrument(key)
+
+
 class SessionBlockOutside(RuleBase):
-    #: `default` applies to every symbol; other keys are trader symbols with their own window.
-    sessions: dict[str, Session] = Field(default_factory=lambda: {"default": Session()})
+    #: `default` applies to every symbol; other keys are instruments (any spelling, stored as
+    #: trader roots) with their own window.
+    sessions: dict[Annotated[str, AfterValidator(_session_key)], Session] = Field(
+        default_factory=lambda: {"default": Session()})
     respect_holidays: bool = True
     close_positions_at_session_end: bool = True
+
+    @field_validator("sessions", mode="before")
+    @classmethod
+    def _one_session_per_instrument(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            _one_entry_per_instrument([str(k) for k in v if k != "default"])
+        return v
 
     @field_validator("sessions")
     @classmethod
     def _has_default(cls, v: dict[str, Session]) -> dict[str, Session]:
         if "default" not in v:
             raise ValueError("sessions needs a 'default' entry")
-        return {(k if k == "default" else k.upper()): s for k, s in v.items()}
+        return v
 
     def session_for(self, symbol: str | None) -> Session:
         if symbol and symbol.upper() in self.sessions:
@@ -208,13 +248,14 @@ class AuthLossGuard(RuleBase):
 
 
 class SymbolBlocks(RuleBase):
-    blocked_symbols: list[str] = Field(default_factory=list)
+    #: Any spelling of each instrument (ES, EP, ESZ6, CON.F.US.EP.Z26), stored as trader roots.
+    blocked_symbols: list[Instrument] = Field(default_factory=list)
     close_existing: bool = True
 
     @field_validator("blocked_symbols")
     @classmethod
-    def _upper(cls, v: list[str]) -> list[str]:
-        return [s.strip().upper() for s in v]
+    def _once_each(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))  # ES and EP are one instrument: listed once
 
 
 # --- R12 ---------------------------------------------------------------------------------

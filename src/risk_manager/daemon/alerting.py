@@ -147,6 +147,26 @@ class DaemonAlerts:
             self.clock.now(), account_id, seconds, open_positions,
             account_name=self.names.get(account_id), flattening=flattening)))
 
+    def store_recovered(self, report: Any) -> None:
+        """The store's OpenReport said a file was moved aside: say so (once, at start-up)."""
+        from risk_manager.alerts.messages import store_recovered
+
+        if not self.active:
+            return
+        now = self.clock.now()
+        if report.corrupt_moved_to is not None:
+            self._guarded(lambda: self.dispatcher.send(store_recovered(
+                now, "database", str(report.path), str(report.corrupt_moved_to),
+                str(report.corrupt_reason),
+                "Locks, the audit log and trading-day state it held are gone; positions, orders and "
+                "today's trades are rebuilt from the broker.")))
+        if report.journal_corrupt_moved_to is not None:
+            self._guarded(lambda: self.dispatcher.send(store_recovered(
+                now, "event journal", str(report.journal_path), str(report.journal_corrupt_moved_to),
+                str(report.journal_corrupt_reason),
+                "Locks and the audit log live in the main database and are intact; the old events "
+                "can still be read with `risk-manager replay`.")))
+
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: {"sent": s.sent, "failed": s.failed, "retries": s.retries, "dropped": s.dropped}
                 for name, s in self.dispatcher.stats.items()}

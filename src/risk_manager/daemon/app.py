@@ -176,6 +176,8 @@ class Daemon(StatusProviderMixin):
             log.warning("config: %s", warning)
         self._open_store()
         await self._start_alerts()
+        if self.alerts is not None:
+            self.alerts.store_recovered(self.store.open_report)
         await self._connect_rest()
         await self._resolve_accounts()
         catalog = await self._load_contracts()
@@ -298,6 +300,10 @@ class Daemon(StatusProviderMixin):
         if report.corrupt_moved_to:
             log.error("store was damaged (%s); moved to %s, rebuilding from REST",
                       report.corrupt_reason, report.corrupt_moved_to)
+        if report.journal_corrupt_moved_to:
+            log.error("event journal %s was unusable (%s); moved to %s and started anew (locks and "
+                      "the audit log are in %s, unaffected)", report.journal_path,
+                      report.journal_corrupt_reason, report.journal_corrupt_moved_to, report.path)
 
     async def _connect_rest(self) -> None:
         from risk_manager.gateway.rest import GatewayRest

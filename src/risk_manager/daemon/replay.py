@@ -1,19 +1,24 @@
 """`risk-manager replay JOURNAL`: re-run recorded events through a fresh engine with the current
 config and print what would have fired (time, rule, action, reason). Nothing is sent anywhere.
 
-JOURNAL is a JSON Lines file (`Store.export_journal`) or the daemon's SQLite store itself. Time is
-the recorded receive time of each event; the 1 s tick runs in between (time-based rules: R08
-grace, R09 session end, lock expiry, the daily reset).
+JOURNAL is a JSON Lines file (`Store.export_journal`), the daemon's event journal
+(`state/risk_manager-journal.db`, also one moved aside as `.corrupt-*`) or its main database
+(`state/risk_manager.db`: the journal beside it is read). SQLite files are opened read-only and
+nothing is written into the state dir (store.readonly), so replaying while the daemon runs, or
+before it starts, never changes what it finds. Time is the recorded receive time of each event;
+the 1 s tick runs in between (time-based rules: R08 grace, R09 session end, lock expiry, the daily
+reset).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from risk_manager.engine.actions import (
     Action,
@@ -28,6 +33,10 @@ from risk_manager.engine.actions import (
     SetLock,
 )
 from risk_manager.events import Event
+from risk_manager.store.records import StoreError
+
+if TYPE_CHECKING:
+    from risk_manager.engine.catalog import ContractCatalog
 
 #: Between two events at most this many 1 s ticks are run; longer gaps are ticked coarser.
 MAX_TICKS_PER_GAP = 600
@@ -58,43 +67,71 @@ def describe(action: Action) -> str:
     return type(action).__name__
 
 
-def _events(journal: Path) -> Iterator[Event]:
-    if journal.suffix in (".db", ".sqlite", ".sqlite3"):
-        from risk_manager.store import Store
+def _events(journal: Path, out: TextIO) -> Iterator[Event]:
+    """The recorded events of `journal`; says on `out` what is read before the first one."""
+    from risk_manager.store.readonly import (
+        inspect_store_file,
+        is_sqlite_file,
+        journal_span,
+        read_journal_events,
+    )
 
-        store = Store(journal)
+    if not is_sqlite_file(journal):
+        from risk_manager.store import read_journal_file
+
+        def bad_line(error: Exception) -> None:
+            print(f"skipped: {error}", file=sys.stderr)
+
+        out.write(f"reading {journal}: JSON Lines journal\n")
+        return read_journal_file(journal, on_bad_line=bad_line)
+    info = inspect_store_file(journal)
+    out.write(f"reading {info.describe()}\n")
+    if info.kind == "main":
+        if not info.journal_path.exists():
+            raise StoreError(f"{journal} is a main database; its event journal {info.journal_path} "
+                             "does not exist")
+        info = inspect_store_file(info.journal_path)
+        if info.kind != "journal":
+            raise StoreError(f"{info.path}: not an event journal")
+        out.write(f"reading {info.describe()}\n")
+    count, first, last = journal_span(info.path)
+    out.write(f"events: {count} recorded" + (f", {first} to {last}" if count else "") + "\n")
+    return read_journal_events(info.path)
+
+
+def _catalog(journal: Path, state_db: Path, out: TextIO) -> "ContractCatalog":
+    """Tick sizes: the simulator's list, overridden by the contracts the daemon cached from the
+    gateway (in the main database given, else in the config's state dir), read read-only."""
+    from risk_manager.engine.catalog import ContractCatalog
+    from risk_manager.store.readonly import is_sqlite_file, read_cached_contracts
+
+    catalog = ContractCatalog.bundled()
+    for source in dict.fromkeys([journal, state_db]):
+        if not is_sqlite_file(source):
+            continue
         try:
-            yield from store.iter_events()
-        finally:
-            store.close()
-        return
-    from risk_manager.store import read_journal_file
-
-    def bad_line(error: Exception) -> None:
-        print(f"skipped: {error}", file=sys.stderr)
-
-    yield from read_journal_file(journal, on_bad_line=bad_line)
+            contracts = read_cached_contracts(source)
+        except (StoreError, sqlite3.Error) as exc:
+            out.write(f"contracts: cannot read {source} ({exc}); skipped\n")
+            continue
+        if contracts:
+            for contract in contracts:
+                catalog.add(contract)
+            out.write(f"contracts: {len(contracts)} cached in {source} (read-only)\n")
+            return catalog
+    out.write(f"contracts: the simulator's list ({len(catalog)}); no cached contracts found\n")
+    return catalog
 
 
 def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> Counter[str]:
     """Run the replay; returns how often each rule fired."""
     from risk_manager.config.loader import load_config_dir
-    from risk_manager.engine.catalog import ContractCatalog
     from risk_manager.engine.engine import RiskEngine
 
     config = load_config_dir(config_dir)
     overrides = {e.id: e.overrides for e in config.accounts.accounts if e.id is not None and e.overrides}
-    catalog = ContractCatalog.bundled()
-    state_db = config.state_dir / "risk_manager.db"
-    if state_db.exists():  # contracts the daemon cached (tick sizes of the real gateway)
-        from risk_manager.store import Store
-
-        store = Store(state_db)
-        try:
-            for contract in store.cached_contracts():
-                catalog.add(contract)
-        finally:
-            store.close()
+    events = _events(journal, out)
+    catalog = _catalog(journal, config.state_dir / "risk_manager.db", out)
     engine = RiskEngine(config.risk, catalog, account_overrides=overrides)
     fired: Counter[str] = Counter()
     last: datetime | None = None
@@ -108,7 +145,7 @@ def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> 
                       f"{getattr(action, 'reason', '')}\n")
             engine.enforcement_done(action)  # nothing is in flight in a replay
 
-    for event in _events(journal):
+    for event in events:
         now = event.received_at
         if now is None:
             continue
@@ -123,7 +160,7 @@ def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> 
         emit(engine.handle(event, now), now)
         last = now if last is None or now > last else last
     summary = ", ".join(f"{rule}: {n}" for rule, n in sorted(fired.items())) or "nothing fired"
-    out.write(f"replayed {count} events; {summary}\n")
+    out.write(f"replayed {count} events from {journal}; {summary}\n")
     return fired
 
 

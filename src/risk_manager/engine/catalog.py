@@ -1,7 +1,9 @@
 """Contract catalog: tick size/value and trader symbol <-> ProjectX root, from the Contract API.
 
 Trader symbols (ES, NQ, CL…) come from the contract `name` (ESU6 → ES); ProjectX roots (EP, ENQ,
-CLE…) from `symbolId` (F.US.EP → EP) or the contract id. Nothing is guessed: a contract id the
+CLE…) from `symbolId` (F.US.EP → EP) or the contract id. A contract whose name is not an exchange
+code takes its trader symbol from the shared instrument table (risk_manager.instruments, the same
+table `config validate` resolves spellings with). Tick data is never guessed: a contract id the
 catalog has not been given is recorded in `needs_lookup` so the daemon can fetch it over REST and
 `add` it.
 """
@@ -9,32 +11,21 @@ catalog has not been given is recorded in `needs_lookup` so the daemon can fetch
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from risk_manager.events import Contract
+from risk_manager.instruments import KNOWN, projectx_root, root_of_contract_name
 
-#: Exchange-style name: root, month code, 1- or 2-digit year (ESU6, SR3Z5, 6EU6, M2KU6, MNQU26).
-_NAME_RE = re.compile(r"^(?P<root>[A-Z0-9]+?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,2})$")
+__all__ = ["ContractCatalog", "ContractError", "contract_from_model", "projectx_root",
+           "trader_symbol_from_name"]
 
 
 def trader_symbol_from_name(name: str) -> str | None:
     """ESU6 → ES; None when the name does not look like an exchange contract code."""
-    match = _NAME_RE.match(name.strip().upper())
-    return match.group("root") if match else None
-
-
-def projectx_root(contract_id_or_symbol_id: str) -> str | None:
-    """CON.F.US.EP.U26 → EP; F.US.EP → EP."""
-    parts = contract_id_or_symbol_id.split(".")
-    if len(parts) == 5 and parts[0] == "CON":
-        return parts[3]
-    if len(parts) == 3:
-        return parts[2]
-    return None
+    return root_of_contract_name(name)
 
 
 class ContractError(ValueError):
@@ -82,8 +73,9 @@ class ContractCatalog:
     # -- building ------------------------------------------------------------------------
     def add(self, contract: Contract) -> None:
         self._by_id[contract.id] = contract
-        symbol = trader_symbol_from_name(contract.name)
         root = projectx_root(contract.symbol_id or "") or projectx_root(contract.id)
+        symbol = trader_symbol_from_name(contract.name) or (
+            KNOWN.trader_root_of_projectx(root) if root else None)
         if root:
             self._root[contract.id] = root
         if symbol:
@@ -150,8 +142,8 @@ class ContractCatalog:
         return self._root.get(contract_id) or projectx_root(contract_id)
 
     def symbol_for_root(self, root: str) -> str | None:
-        """ProjectX root → trader symbol (EP → ES), for roots of contracts the catalog holds."""
-        return self._root_to_symbol.get(root.upper())
+        """ProjectX root → trader symbol (EP → ES): the catalog's contracts, else the shared table."""
+        return self._root_to_symbol.get(root.upper()) or KNOWN.trader_root_of_projectx(root)
 
     def __contains__(self, contract_id: object) -> bool:
         return contract_id in self._by_id

@@ -13,11 +13,12 @@ from risk_manager.store._audit import AuditMixin
 from risk_manager.store._checkpointer import BackgroundCheckpointer
 from risk_manager.store._daily import DailyMixin
 from risk_manager.store._journal import JournalMixin
+from risk_manager.store._journal_open import open_journal
 from risk_manager.store._locks import LockMixin
 from risk_manager.store._maintenance import MaintenanceMixin, journal_path_for
 from risk_manager.store.database import open_checked
 from risk_manager.store.records import OpenReport, StoreError
-from risk_manager.store.schema import JOURNAL_MIGRATIONS, MIGRATIONS
+from risk_manager.store.schema import MIGRATIONS
 
 #: Journal files up to this size get a full quick_check at open (~1 GB/s warm); bigger ones a
 #: cheap probe, so start-up stays fast with 30 days of journal.
@@ -53,10 +54,8 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
         core = open_checked(self.path, now, MIGRATIONS)
         self._conn = core.conn
         try:
-            journal = open_checked(
-                self.journal_path, now, JOURNAL_MIGRATIONS,
-                full_check_limit=JOURNAL_FULL_CHECK_BYTES,
-            )
+            # An unusable journal (damaged, newer or foreign schema) is moved aside, not fatal.
+            journal = open_journal(self.journal_path, now, full_check_limit=JOURNAL_FULL_CHECK_BYTES)
             journal.conn.close()
             # Same connection: one lock, one transaction API; each file commits atomically.
             self._conn.execute("ATTACH DATABASE ? AS journal_db", (str(self.journal_path),))
