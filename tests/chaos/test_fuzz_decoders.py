@@ -7,6 +7,11 @@ every frame a ping record is sent and awaited: the connection must still be aliv
 fully handled. REST bodies are scripted responses to the real GatewayRest; the only acceptable
 failures are its documented GatewayRestError family. ~500 cases each in CI, 10 000 with
 RM_CHAOS_LONG=1.
+
+The hub frames also take the hostile shapes of issue 12: records nested far past the recursion
+limit (whole records, arguments, entity fields), records that lost their separator or are cut
+across frames, and records around and over the size limit (dropped, counted, the connection
+recycled: the client must be back and handling frames). Explicit cases pin each shape down.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaos.conftest import LONG, scale
+from risk_manager.gateway.signalr_protocol import DEFAULT_MAX_RECORD
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(3600 if LONG else 300)]
 
@@ -52,7 +58,8 @@ CONTRACT = {"id": CID, "name": "MNQU6", "description": "Micro E-mini Nasdaq-100"
 
 leaf = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
         | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
-        | st.sampled_from(["", "NaN", "2026-13-45T99:00:00", "2026-11-18T14:30:00Z", "1e400", CID]))
+        | st.sampled_from(["", "NaN", "inf", "2026-13-45T99:00:00", "2026-11-18T14:30:00Z", "1e400", "1" * 400, CID])
+        | st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3))  # lone surrogates
 json_any = st.recursive(leaf, lambda kids: st.lists(kids, max_size=4)
                         | st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=12)
 
@@ -95,18 +102,67 @@ MARKET_INVOCATIONS = st.one_of(
 )
 
 
-def _records(invocations: Any) -> Any:
+MAX_RECORD = DEFAULT_MAX_RECORD  # the hub clients run with the default limit
+#: Shapes drawn during a run (the hostile ones must all be reached).
+SHAPES: dict[str, int] = {}
+
+
+def _seen(shape: str, value: Any) -> Any:
+    SHAPES[shape] = SHAPES.get(shape, 0) + 1
+    return value
+
+
+# Nesting as JSON text (json.dumps itself cannot go that deep): around the recursion limit, where
+# a record parses and then fails deeper, and far past it.
+_OPEN_CLOSE = [("[", "]"), ('{"k":', "}"), ('[{"data":', "}]")]
+deep_json = st.tuples(st.one_of(st.integers(1, 1200), st.integers(1200, 120_000)), st.sampled_from(_OPEN_CLOSE)).map(
+    lambda t: _seen("deep", t[1][0] * t[0] + "1" + t[1][1] * t[0]))
+
+
+def _deep_records(targets: list[str]) -> Any:
+    target = st.sampled_from(targets)
+    return st.one_of(
+        deep_json,
+        st.tuples(target, deep_json).map(lambda t: f'{{"type":1,"target":"{t[0]}","arguments":[{t[1]}]}}'),
+        st.tuples(target, deep_json).map(
+            lambda t: f'{{"type":1,"target":"{t[0]}","arguments":[{{"action":1,"data":{{"id":{t[1]}}}}}]}}'),
+        st.tuples(target, deep_json).map(lambda t: f'{{"type":1,"target":"{t[0]}","arguments":["{CID}",{t[1]}]}}'),
+    )
+
+
+def _huge_record(target: str) -> Any:
+    """A record of about the size limit, over or under it; the filler is a JSON string."""
+    head, tail = f'{{"type":1,"target":"{target}","arguments":["', '"]}'
+    sizes = st.one_of(st.integers(MAX_RECORD - 64, MAX_RECORD + 64), st.integers(MAX_RECORD // 2, 2 * MAX_RECORD))
+    return sizes.map(lambda n: _seen("huge" if n > MAX_RECORD else "large", head + "x" * max(0, n - len(head) - len(tail)) + tail))
+
+
+@st.composite
+def _frames(draw: Any, invocations: Any, targets: list[str]) -> list[str]:
+    """Records joined by separators (one may be missing), cut into frames anywhere."""
     invocation = invocations.map(lambda ta: json.dumps({"type": 1, "target": ta[0], "arguments": ta[1]}))
     # Any other record, except pings (6: they pace the test) and closes (7: a real disconnect).
     other = st.dictionaries(st.text(max_size=10), json_any, max_size=4).flatmap(
         lambda d: st.sampled_from([1, 2, 3, 4, 5, 8, 99, "1", None]).map(lambda t: json.dumps({**d, "type": t})))
     garbage = st.text(max_size=40).map(lambda s: s.replace(RS, ""))
-    return st.lists(st.one_of(invocation, invocation, other, garbage), min_size=1, max_size=4).map(
-        lambda recs: "".join(r + RS for r in recs))
+    hostile = st.one_of(_deep_records(targets), st.sampled_from(targets).flatmap(_huge_record))
+    records = draw(st.lists(st.one_of(invocation, invocation, other, garbage, hostile), min_size=1, max_size=4))
+    stream = ""
+    for record in records:
+        missing = draw(st.integers(0, 9)) == 0  # the separator is lost: two records run together
+        stream += record + ("" if missing else RS)
+        if missing:
+            _seen("missing_separator", None)
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    if len(cuts) > 1:
+        _seen("split", None)
+    return [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)]) if a < b] or [stream]
 
 
-USER_FRAMES = _records(USER_INVOCATIONS)
-MARKET_FRAMES = _records(MARKET_INVOCATIONS)
+USER_TARGETS = ["GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade", "GatewayUserAccount"]
+MARKET_TARGETS = ["GatewayQuote", "GatewayTrade", "GatewayDepth"]
+USER_FRAMES = _frames(USER_INVOCATIONS, USER_TARGETS)
+MARKET_FRAMES = _frames(MARKET_INVOCATIONS, MARKET_TARGETS)
 FUZZ = settings(max_examples=scale(500, 10_000), deadline=None, derandomize=not LONG, database=None,
                 suppress_health_check=list(HealthCheck))
 
@@ -140,23 +196,36 @@ class HubRig:
         self.executor = Executor(GatewayBroker(self.rest), self.store, clock)
         self.pipeline = Pipeline(self.engine, self.executor, clock, merge_quote=merge_quote,
                                  journal=lambda evs: self.store.append_events(evs))
+        fast = dict(backoff_initial=0.01, backoff_max=0.05)  # oversized records recycle connections
         self.user = UserHub(base + "/hubs/user", self.rest.token, account_ids=[ACCOUNT],
-                            on_events=self.pipeline.feed_many, clock=clock)
+                            on_events=self.pipeline.feed_many, clock=clock, **fast)
         self.market = MarketHub(base + "/hubs/market", self.rest.token, contract_ids=[CID],
-                                on_events=self.pipeline.feed_many, clock=clock)
+                                on_events=self.pipeline.feed_many, clock=clock, **fast)
         for hub in (self.user, self.market):
             await hub.start()
             assert await hub.wait_connected(5.0), f"{hub.name} hub did not connect"
 
-    async def push(self, hub: Any, path: str, frame: str) -> None:
-        """Send the frame, then a ping; return once the client has handled both."""
-        before = hub.stats.pings_received
-        await self.gw.send(frame + '{"type":6}' + RS, path=path)
+    async def push(self, hub: Any, path: str, frames: str | list[str]) -> None:
+        """Send the frames, then a separator and a ping (closing whatever record was left open);
+        return once the client has handled them, or, when a record was over the size limit, once
+        it recycled the connection and is connected and subscribed again."""
+        frames = [frames] if isinstance(frames, str) else frames
+        pings, oversized, connects = hub.stats.pings_received, hub.stats.oversized, hub.stats.connects
+        for frame in frames:
+            await self.gw.send(frame, path=path)
+        await self.gw.send(RS + '{"type":6}' + RS, path=path)
+        shown = repr(frames)[:300]
         deadline = time.monotonic() + 5.0
-        while hub.stats.pings_received <= before:
-            assert time.monotonic() < deadline, f"{hub.name} hub stopped handling frames after {frame!r}"
-            assert hub.connected, f"{hub.name} hub disconnected on {frame!r}"
+        while hub.stats.pings_received <= pings:
+            assert time.monotonic() < deadline, f"{hub.name} hub stopped handling frames after {shown}"
+            if hub.stats.oversized > oversized:  # dropped: a new connection replaces this one
+                while not (hub.connected and hub.stats.connects > connects and len(self.gw.live(path)) == 1):
+                    assert time.monotonic() < deadline, f"{hub.name} hub did not come back after {shown}"
+                    await asyncio.sleep(0.001)
+                break
+            assert hub.connected, f"{hub.name} hub disconnected on {shown}"
             await asyncio.sleep(0.0005)
+        assert hub.stats.task_failures == 0, f"a {hub.name} hub task died on {shown}"
 
     async def stop(self) -> None:
         for hub in (self.user, self.market):
@@ -174,17 +243,21 @@ def test_fuzzed_hub_frames_never_crash_the_client_or_the_pipeline(tmp_path: Path
     loop.run_until_complete(rig.start(tmp_path))
     try:
         @FUZZ
-        @given(frame=USER_FRAMES)
-        def user_frames(frame: str) -> None:
-            loop.run_until_complete(rig.push(rig.user, "/hubs/user", frame))
+        @given(frames=USER_FRAMES)
+        def user_frames(frames: list[str]) -> None:
+            loop.run_until_complete(rig.push(rig.user, "/hubs/user", frames))
 
         @FUZZ
-        @given(frame=MARKET_FRAMES)
-        def market_frames(frame: str) -> None:
-            loop.run_until_complete(rig.push(rig.market, "/hubs/market", frame))
+        @given(frames=MARKET_FRAMES)
+        def market_frames(frames: list[str]) -> None:
+            loop.run_until_complete(rig.push(rig.market, "/hubs/market", frames))
 
+        SHAPES.clear()
         user_frames()
         market_frames()
+        # The strategies did reach the hostile shapes, and the client survived each of them.
+        assert {"deep", "missing_separator", "split", "huge", "large"} <= set(SHAPES), SHAPES
+        assert rig.user.stats.oversized + rig.market.stats.oversized > 0
         # Still alive and still enforcing: a well-formed order event gets through to the engine.
         events = rig.pipeline.counters["events"]
         good = json.dumps({"type": 1, "target": "GatewayUserOrder", "arguments": [{"action": 1, "data": ORDER}]})
@@ -195,9 +268,92 @@ def test_fuzzed_hub_frames_never_crash_the_client_or_the_pipeline(tmp_path: Path
         assert rig.pipeline.counters["journal_errors"] == 0, rig.pipeline.counters
         assert rig.user.stats.callback_errors == 0 and rig.market.stats.callback_errors == 0
         assert rig.user.stats.malformed + rig.market.stats.malformed > 0  # the fuzz did reach the decoder
+        assert rig.user.stats.task_failures == 0 and rig.market.stats.task_failures == 0
     finally:
         loop.run_until_complete(rig.stop())
         loop.close()
+
+
+GOOD_ORDER = json.dumps({"type": 1, "target": "GatewayUserOrder", "arguments": [{"action": 1, "data": ORDER}]})
+
+
+def _nested_cases() -> list[str]:
+    cases = ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000]
+    for depth in range(850, 1001, 10):  # parses near the limit, then fails deeper (decode, log)
+        value = "[" * depth + "]" * depth
+        cases += [f'{{"type":1,"target":"{t}","arguments":[{value}]}}' for t in USER_TARGETS]
+        cases.append(f'{{"type":1,"target":"GatewayUserOrder","arguments":[{{"action":1,"data":{{"id":{value}}}}}]}}')
+    return cases
+
+
+def _run_cases(tmp_path: Path, body: Any) -> None:
+    loop = asyncio.new_event_loop()
+    rig = HubRig()
+    loop.run_until_complete(rig.start(tmp_path))
+    try:
+        loop.run_until_complete(body(rig))
+        # Still alive and still enforcing: a good order event reaches the engine.
+        events = rig.pipeline.counters["events"]
+        loop.run_until_complete(rig.push(rig.user, "/hubs/user", GOOD_ORDER + RS))
+        assert rig.pipeline.counters["events"] == events + 1
+        assert rig.pipeline.counters["engine_errors"] == 0 and rig.pipeline.counters["journal_errors"] == 0
+        assert rig.user.stats.task_failures == 0 and rig.user.stats.callback_errors == 0
+    finally:
+        loop.run_until_complete(rig.stop())
+        loop.close()
+
+
+def test_deep_nesting_is_counted_and_skipped(tmp_path: Path) -> None:
+    async def body(rig: HubRig) -> None:
+        cases = _nested_cases()
+        before = rig.user.stats.malformed
+        for case in cases:
+            await rig.push(rig.user, "/hubs/user", case + RS)
+        await rig.push(rig.market, "/hubs/market", "".join(
+            f'{{"type":1,"target":"GatewayQuote","arguments":["{CID}",{"[" * d + "]" * d}]}}' + RS
+            for d in range(850, 1001, 10)))
+        assert rig.user.stats.malformed - before == len(cases) and rig.user.connected
+        # Completions with such an id: ignored (no such invocation) or malformed (too deep to read).
+        await rig.push(rig.user, "/hubs/user", "".join(
+            f'{{"type":3,"invocationId":{"[" * d + "]" * d}}}' + RS for d in range(850, 1001, 10)))
+        assert rig.user.stats.connects == 1  # skipped: no reconnect needed
+
+    _run_cases(tmp_path, body)
+
+
+def test_missing_separators_are_counted_and_the_stream_resumes(tmp_path: Path) -> None:
+    async def body(rig: HubRig) -> None:
+        before = rig.user.stats.malformed
+        # Two records run together: one malformed record, then the stream is framed again.
+        await rig.push(rig.user, "/hubs/user", GOOD_ORDER + GOOD_ORDER + RS)
+        assert rig.user.stats.malformed == before + 1
+        # A record in 4 KB frames (just under the limit), closed by the separator much later.
+        frames = [GOOD_ORDER[:-2]] + ["x" * 4096] * (MAX_RECORD // 4096 - 1)
+        await rig.push(rig.user, "/hubs/user", frames)
+        assert rig.user.stats.malformed == before + 2 and rig.user.stats.oversized == 0
+        # A good record cut into one-character frames.
+        events = rig.pipeline.counters["events"]
+        await rig.push(rig.user, "/hubs/user", list(GOOD_ORDER + RS))
+        assert rig.pipeline.counters["events"] == events + 1 and rig.user.stats.connects == 1
+
+    _run_cases(tmp_path, body)
+
+
+def test_huge_records_are_dropped_and_the_connection_recycled(tmp_path: Path) -> None:
+    async def body(rig: HubRig) -> None:
+        head, tail = '{"type":1,"target":"GatewayUserOrder","arguments":["', '"]}'
+        at_limit = head + "x" * (MAX_RECORD - len(head) - len(tail)) + tail
+        await rig.push(rig.user, "/hubs/user", at_limit + RS)  # at the limit: parsed, malformed
+        assert rig.user.stats.oversized == 0 and rig.user.stats.connects == 1
+        await rig.push(rig.user, "/hubs/user", at_limit[:-2] + "x" + tail + RS)  # one over
+        assert rig.user.stats.oversized == 1 and rig.user.stats.connects == 2
+        await rig.push(rig.user, "/hubs/user", ["x" * 65536] * (MAX_RECORD // 65536 + 1))  # never ends
+        assert rig.user.stats.oversized == 2 and rig.user.stats.connects == 3
+        events = rig.pipeline.counters["events"]  # the good records around a dropped one still count
+        await rig.push(rig.user, "/hubs/user", GOOD_ORDER + RS + "y" * (MAX_RECORD + 1) + RS + GOOD_ORDER + RS)
+        assert rig.pipeline.counters["events"] == events + 2 and rig.user.stats.oversized == 3
+
+    _run_cases(tmp_path, body)
 
 
 ENVELOPE_KEYS = {

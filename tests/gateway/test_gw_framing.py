@@ -61,7 +61,7 @@ def test_malformed_record_is_reported_not_fatal():
 
 
 def test_oversized_record_without_separator_is_refused():
-    decoder = sp.RecordDecoder(max_buffer=100)
+    decoder = sp.RecordDecoder(max_record=100)
     with pytest.raises(sp.ProtocolError):
         decoder.feed("x" * 101)
     assert decoder.feed('{"type":6}\x1e') == ['{"type":6}']

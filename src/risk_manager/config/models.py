@@ -364,6 +364,9 @@ class GatewayConfig(Strict):
     api_key_env: str | None = "PROJECTX_API_KEY"
     api_key_secret: str | None = None
     request_timeout_seconds: float = Field(10, gt=0)
+    #: Largest hub record accepted (characters ≈ bytes); a bigger one is dropped and counted and
+    #: the connection recycled. Real records are under 1 KB.
+    hub_max_record_bytes: int = Field(1024 * 1024, ge=4096)
 
 
 class AccountEntry(Strict):

@@ -421,10 +421,12 @@ class Daemon(StatusProviderMixin):
             gw.user_hub_url, token, account_ids=list(self.accounts), on_events=self.pipeline.feed_many,
             on_disconnected=self._user_hub_down, on_reconnected=self._hub_reconnected,
             on_connected=self._user_hub_connected, clock=self.clock,
+            max_record_bytes=gw.hub_max_record_bytes,
         )
         self.market_hub = MarketHub(
             gw.market_hub_url, token, contract_ids=sorted(self._wanted_contracts),
             on_events=self.pipeline.feed_many, on_reconnected=self._market_reconnected, clock=self.clock,
+            max_record_bytes=gw.hub_max_record_bytes,
         )
         await self.user_hub.start()
         await self.market_hub.start()

@@ -14,6 +14,7 @@ skip it. When an invocation carries several entities, the good ones still come o
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields as dc_fields, replace
 from datetime import datetime
 from typing import Any, Callable
@@ -78,14 +79,21 @@ def _out_of_int64(value: Any, key: str, what: str) -> DecodeError:
 
 
 def _float(value: Any, key: str, what: str) -> float:
+    number: float | None = None
     if type(value) is float:
-        return value
-    if type(value) is int or isinstance(value, str):
+        number = value
+    elif type(value) is int or isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except (ValueError, OverflowError):  # OverflowError: an integer of 309+ digits
             pass
-    raise DecodeError(f"{what}: field {key!r} is not a number: {_show(value)}")
+    # Not finite: "NaN"/"inf" strings, or 1e400 (JSON's parser makes it inf). A NaN price makes
+    # every rule comparison false, so a breach would silently never fire.
+    if number is None:
+        raise DecodeError(f"{what}: field {key!r} is not a number: {_show(value)}")
+    if not math.isfinite(number):
+        raise DecodeError(f"{what}: field {key!r} is not a finite number: {_show(value)}")
+    return number
 
 
 def _ts(value: Any, key: str, what: str) -> datetime | None:
@@ -109,8 +117,18 @@ def _bool(value: Any, key: str, what: str) -> bool | None:
 
 def _str(value: Any, key: str, what: str) -> str:
     if isinstance(value, str):
-        return value
+        return value if value.isascii() else _text(value)
     raise DecodeError(f"{what}: field {key!r} is not a string: {_show(value)}")
+
+
+def _text(value: str) -> str:
+    """A lone surrogate (a JSON "\\ud800" escape) is not text: SQLite and the UTF-8 logs refuse it,
+    so the event could not be journaled. It becomes '?'; the rest of the event is kept."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _need(d: dict[str, Any], key: str, what: str) -> Any:
@@ -249,6 +267,7 @@ def parse_quote(contract_id: str | None, d: dict[str, Any]) -> Quote:
     cid = contract_id or d.get("contract") or d.get("contractId")
     if not isinstance(cid, str):
         raise DecodeError(f"quote: no contract id (argument or 'contract' key) in {_show(d)}")
+    cid = _str(cid, "contract", w)
     kw: dict[str, Any] = {}
     for key, value in d.items():
         if value is None:
@@ -269,6 +288,7 @@ def parse_market_trade(contract_id: str | None, d: dict[str, Any]) -> MarketTrad
     cid = contract_id or d.get("contractId")
     if not isinstance(cid, str):
         raise DecodeError(f"market trade: no contract id in {_show(d)}")
+    cid = _str(cid, "contractId", w)
     volume = d.get("volume")
     return MarketTrade(
         contract_id=cid,

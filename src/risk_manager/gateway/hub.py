@@ -15,6 +15,11 @@ One `HubClient` keeps one hub connected for as long as it runs:
 - reconnect with jittered exponential backoff; the backoff only resets after a connection stayed up
   `stable_after` seconds, and there is always a small floor, so a server that accepts and then drops
   us cannot drive a hot loop;
+- hostile input never stops the feed: any exception while decoding or handling one record counts
+  it as malformed (logged, throttled) and skips it; a record over `max_record_bytes` (or a frame
+  over `max_frame_bytes`) is dropped and counted and the connection recycled; a connection task
+  that dies anyway shows the hub as `failed` (logged, counted in `task_failures`). Connections we
+  end for what they sent are replaced at once, the first time in a row;
 - after every (re)connect the subscriptions are made again before `on_connected` (first time) or
   `on_reconnected` (later times) is called — the daemon reconciles over REST in the latter.
 
@@ -32,6 +37,7 @@ import enum
 import inspect
 import random
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -56,6 +62,7 @@ class HubState(enum.StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     BACKOFF = "backoff"
+    FAILED = "failed"  # a connection task died: replaced at once (see `_task_done`)
     STOPPED = "stopped"
 
 
@@ -88,6 +95,8 @@ class HubStats:
     records: int = 0
     events: int = 0
     malformed: int = 0
+    oversized: int = 0  # records/frames over the size limits (also counted in `malformed`)
+    task_failures: int = 0
     unknown_targets: int = 0
     depth_ignored: int = 0
     quotes_coalesced: int = 0
@@ -137,6 +146,8 @@ class HubClient:
         stable_after: float = 10.0,
         max_batch_frames: int = 256,
         frame_queue_size: int = 10_000,
+        max_record_bytes: int = sp.DEFAULT_MAX_RECORD,
+        max_frame_bytes: int | None = None,
     ) -> None:
         hub_ws_url(url, "x")  # validate the scheme early
         self.url = url
@@ -164,6 +175,9 @@ class HubClient:
         self.stable_after = stable_after
         self.max_batch_frames = max_batch_frames
         self.frame_queue_size = frame_queue_size
+        self.max_record_bytes = max_record_bytes
+        #: A frame may batch many records; only an absurd one is refused by the transport.
+        self.max_frame_bytes = max_frame_bytes or 16 * max_record_bytes
 
         self.state = HubState.IDLE
         self.stats = HubStats()
@@ -182,7 +196,9 @@ class HubClient:
         self._next_invocation = 0
         self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._unknown_logged: set[str] = set()
-        self._decoder = sp.RecordDecoder()
+        self._decoder = sp.RecordDecoder(max_record_bytes)
+        #: Set when we end a connection for what it sent (or a task of it died): reconnect at once.
+        self._recycle_now = False
 
     # -- what to subscribe (subclasses) ------------------------------------------------------
     def subscriptions(self) -> list[tuple[str, list[Any]]]:
@@ -303,7 +319,11 @@ class HubClient:
                 reason = f"{type(exc).__name__}: {redact(str(exc))}"
             finally:
                 await self._teardown(reason)
-            self.state = HubState.STOPPED if self._stopping else HubState.BACKOFF
+            recycle, self._recycle_now = self._recycle_now, False
+            if self._stopping:
+                self.state = HubState.STOPPED
+            elif self.state is not HubState.FAILED:
+                self.state = HubState.BACKOFF
             up_for = 0.0
             if self.connected_since is not None:
                 up_for = time.monotonic() - self.connected_since
@@ -322,7 +342,9 @@ class HubClient:
                 break
             # Hot-loop guard: only a connection that stayed up resets the backoff.
             failures = 0 if up_for >= self.stable_after else failures + 1
-            await asyncio.sleep(self._delay(failures))
+            # A recycled connection is replaced at once unless the previous one was too (a peer
+            # that keeps sending garbage gets the ordinary backoff).
+            await asyncio.sleep(0 if recycle and failures <= 1 else self._delay(failures))
         self.state = HubState.STOPPED
 
     def _delay(self, failures: int) -> float:
@@ -335,7 +357,7 @@ class HubClient:
         try:
             async with asyncio.timeout(self.handshake_timeout):
                 ws = await self._http().ws_connect(
-                    url, autoping=True, heartbeat=None, max_msg_size=0,
+                    url, autoping=True, heartbeat=None, max_msg_size=self.max_frame_bytes,
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                 )
         except aiohttp.WSServerHandshakeError as exc:
@@ -344,7 +366,7 @@ class HubClient:
             raise HubError(f"{self.name} hub upgrade failed: HTTP {exc.status}") from None
         try:
             await ws.send_str(sp.encode(sp.HANDSHAKE_REQUEST))
-            self._decoder = sp.RecordDecoder()
+            self._decoder = sp.RecordDecoder(self.max_record_bytes)
             async with asyncio.timeout(self.handshake_timeout):
                 while True:
                     msg = await ws.receive()
@@ -376,6 +398,8 @@ class HubClient:
             asyncio.create_task(self._ping(ws), name=f"{self.name}-ping"),
             asyncio.create_task(self._watch(), name=f"{self.name}-watch"),
         ]
+        for task in tasks:
+            task.add_done_callback(self._task_done)
         try:
             if not await self._subscribe_all():
                 self._finish("subscribing failed")
@@ -414,6 +438,26 @@ class HubClient:
         if self._end is not None and not self._end.done():
             self._end.set_result(reason)
 
+    def _recycle(self, reason: str) -> None:
+        """End this connection because of what it sent; the next one is made at once."""
+        if self._end is not None and not self._end.done():
+            self._recycle_now = True
+            self._finish(reason)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A connection task that dies must not leave the hub 'connected' but deaf (its death
+        would only surface at the next server timeout): show it, and replace the connection."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.stats.task_failures += 1
+        log.error("hub task failed: replacing the connection", hub=self.name, task=task.get_name(),
+                  error=f"{type(exc).__name__}: {exc}",
+                  traceback="".join(traceback.format_exception(exc))[-2000:])
+        if self._end is not None and not self._end.done():
+            self.state = HubState.FAILED
+            self._recycle(f"{task.get_name()} task failed: {type(exc).__name__}: {redact(str(exc))}")
+
     async def _subscribe_all(self) -> bool:
         subs = self.subscriptions()
         if not subs:
@@ -451,6 +495,13 @@ class HubClient:
                 elif msg.type is aiohttp.WSMsgType.BINARY:
                     await queue.put((msg.data.decode("utf-8", "replace"), time.monotonic_ns(), now()))
                 elif msg.type is aiohttp.WSMsgType.ERROR:
+                    exc = msg.data  # the exception the reader saw
+                    if isinstance(exc, aiohttp.WebSocketError) and exc.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                        self.stats.oversized += 1
+                        self._malformed(f"frame over {self.max_frame_bytes} bytes", "")
+                        self._recycle(f"frame over {self.max_frame_bytes} bytes: connection recycled")
+                    else:
+                        self._finish(f"websocket error: {type(exc).__name__}: {exc}")
                     break
         finally:
             await queue.put(None)
@@ -478,10 +529,18 @@ class HubClient:
                 stats.frames += 1
                 try:
                     records = decoder.feed(text)
-                except sp.ProtocolError as exc:
-                    stats.malformed += 1
-                    log.warning("hub frame dropped", hub=self.name, error=str(exc))
-                    continue
+                except sp.RecordTooLarge as exc:
+                    # The framing of this stream can no longer be trusted: keep what was whole,
+                    # then start over on a fresh connection (and reconcile).
+                    stats.oversized += 1
+                    self._malformed(str(exc), text[:300])
+                    for raw in exc.records:
+                        stats.records += 1
+                        self._handle_record(raw, rns, rat, quotes)
+                    self._deliver_outbox()
+                    self._deliver_quotes(quotes)
+                    self._recycle(f"{exc}: connection recycled")
+                    return
                 for raw in records:
                     stats.records += 1
                     self._handle_record(raw, rns, rat, quotes)
@@ -496,6 +555,13 @@ class HubClient:
                 await asyncio.sleep(0)  # a burst must not starve the rest of the program
 
     def _handle_record(self, raw: str, rns: int, rat: Any, quotes: dict[str, tuple[Quote, int, Any]]) -> None:
+        """One record; whatever it makes go wrong is this record's problem, never the feed's."""
+        try:
+            self._handle_one(raw, rns, rat, quotes)
+        except Exception as exc:
+            self._malformed(f"{type(exc).__name__}: {exc}", raw)
+
+    def _handle_one(self, raw: str, rns: int, rat: Any, quotes: dict[str, tuple[Quote, int, Any]]) -> None:
         try:
             msg = sp.parse(raw)
         except sp.ProtocolError as exc:
@@ -599,8 +665,8 @@ class HubClient:
         # Log the first few in full, then one in a hundred, so a bad stream cannot flood the log.
         if self.stats.malformed <= 20 or self.stats.malformed % 100 == 0:
             log.warning(
-                "hub payload skipped", hub=self.name, problem=problem,
-                payload=repr(payload)[:300], malformed_total=self.stats.malformed,
+                "hub payload skipped", hub=self.name, problem=problem[:300],
+                payload=_preview(payload), malformed_total=self.stats.malformed,
             )
 
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -651,6 +717,17 @@ class HubClient:
             self.stats.callback_errors += 1
             exc = task.exception()
             log.error("hub callback failed", hub=self.name, error=f"{type(exc).__name__}: {exc}")
+
+
+def _preview(payload: Any, limit: int = 300) -> str:
+    """A short repr for the log, safe on anything a record decoded to (a huge string is cut
+    before repr; a deeply nested value may be too deep to repr at all)."""
+    if isinstance(payload, str):
+        return repr(payload[:limit])
+    try:
+        return repr(payload)[:limit]
+    except Exception as exc:  # RecursionError, or a repr that fails
+        return f"<{type(payload).__name__}: {type(exc).__name__}>"
 
 
 class UserHub(HubClient):

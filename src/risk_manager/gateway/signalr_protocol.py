@@ -69,37 +69,72 @@ def close(error: str | None = None, allow_reconnect: bool | None = None) -> dict
     return msg
 
 
+#: The largest record we accept, in characters (≈ bytes: the wire is UTF-8). Real records are well
+#: under 1 KB (reference fixtures: events, quotes, depth levels); 1 MiB leaves a thousandfold margin
+#: while bounding what a hostile peer can make us buffer and parse.
+DEFAULT_MAX_RECORD = 1024 * 1024
+
+
+class RecordTooLarge(ProtocolError):
+    """A record over the decoder's limit was dropped. `records`: the well-framed records of the
+    same frame, in order, so the caller still handles them."""
+
+    def __init__(self, message: str, records: list[str]) -> None:
+        super().__init__(message)
+        self.records = records
+
+
 class RecordDecoder:
     """Feeds text frames in, yields complete records out (split/merged frames handled).
 
     `feed` returns the raw record strings; `feed_json` parses them. A record that is not a JSON
     object raises ProtocolError from `parse` so the caller can count and skip it.
+
+    Linear in what it is fed: an unfinished record is kept as a list of frame texts and only each
+    new frame is searched for the separator, so a long record without one costs no more than its
+    size (rebuilding the buffer on every frame cost the square of it). A record over `max_record`
+    characters is dropped (the part buffered so far at once) and reported as `RecordTooLarge`.
     """
 
-    __slots__ = ("_buffer", "max_buffer")
+    __slots__ = ("_parts", "_size", "max_record")
 
-    def __init__(self, max_buffer: int = 16 * 1024 * 1024) -> None:
-        self._buffer = ""
-        self.max_buffer = max_buffer
+    def __init__(self, max_record: int = DEFAULT_MAX_RECORD) -> None:
+        self._parts: list[str] = []  # the unfinished record's pieces
+        self._size = 0
+        self.max_record = max_record
 
     def feed(self, text: str) -> list[str]:
-        if self._buffer:
-            text = self._buffer + text
         if RS not in text:
-            if len(text) > self.max_buffer:
-                self._buffer = ""
-                raise ProtocolError(f"record larger than {self.max_buffer} bytes without separator")
-            self._buffer = text
+            self._size += len(text)
+            if self._size > self.max_record:
+                self._parts, self._size = [], 0
+                raise RecordTooLarge(f"record over {self.max_record} characters without a separator", [])
+            if text:
+                self._parts.append(text)
             return []
-        *records, self._buffer = text.split(RS)
-        return [r for r in records if r]
+        if self._parts:
+            self._parts.append(text)
+            text = "".join(self._parts)
+        records = text.split(RS)
+        tail = records.pop()
+        self._parts, self._size = ([tail], len(tail)) if tail else ([], 0)
+        if len(text) <= self.max_record:  # no record can be over the limit
+            return [r for r in records if r]
+        kept = [r for r in records if r and len(r) <= self.max_record]
+        dropped = sum(1 for r in records if len(r) > self.max_record)
+        if self._size > self.max_record:
+            self._parts, self._size = [], 0
+            dropped += 1
+        if dropped:
+            raise RecordTooLarge(f"{dropped} record(s) over {self.max_record} characters dropped", kept)
+        return kept
 
     def feed_json(self, text: str) -> list[dict[str, Any]]:
         return [parse(r) for r in self.feed(text)]
 
     @property
     def pending(self) -> str:
-        return self._buffer
+        return "".join(self._parts)
 
 
 def reject_json_constant(name: str) -> Any:
@@ -113,6 +148,8 @@ def parse(record: str) -> dict[str, Any]:
         msg = json.loads(record, parse_constant=reject_json_constant)
     except ValueError as exc:
         raise ProtocolError(f"record is not JSON: {exc}") from None
+    except RecursionError:  # e.g. "[" * 100000: the decoder recurses once per level
+        raise ProtocolError("record is nested too deeply") from None
     if not isinstance(msg, dict):
         raise ProtocolError(f"record is not a JSON object: {type(msg).__name__}")
     return msg
