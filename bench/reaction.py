@@ -19,13 +19,21 @@ user-hub records) and the daemon's own journal (all `time.monotonic_ns()`, one m
   simulator's own share (order handling, queueing the push).
 - `floor`: bench.floor on the same loopback, and the ratios of our figures to it.
 
+`--fill-model` (optionally `--fills JSON`, default `FILL_MODEL`): once the account is locked, the
+simulator fills as a market does and the measured orders are 2-lot market orders instead of far
+limits. Each is Pending for the fill latency, then walks the book: the guard's cancel races the
+fill. Also reported: how many orders the cancel caught before any fill, partly filled, or too late
+(then the kill switch closes the position; the run ends when the account is flat).
+
     uv run python -m bench reaction [--n 200] [--quotes 1000] [--contracts 10] [--floor-n 300]
+                                    [--fill-model [--fills '{"fill_latency_ms": 50, "depth": [1, 2, 3]}']]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 from collections import Counter
 import sys
@@ -46,6 +54,9 @@ CONTRACTS = (
 TRADER_PATHS = {"/api/order/place", "/api/auth/loginkey"}
 WORKING_ORDER_STATUSES = {1, 6}  # Open, Pending: the order is live on the locked account
 R03 = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
+#: The fill model of `--fill-model` runs: 50 +/- 20 ms to the first fill, a 1-2-3 lot book.
+FILL_MODEL = {"fill_latency_ms": 50, "fill_jitter_ms": 20, "depth": [1, 2, 3]}
+MEASURED_MARKET_SIZE = 2
 
 
 def _ratio(ours: dict[str, Any], floor: dict[str, Any], key: str) -> float | None:
@@ -84,8 +95,30 @@ async def _place_far(trader: Any, sim: Any, account: int, contract: str) -> int:
     return int(reply["orderId"])
 
 
+async def _place_market(trader: Any, sim: Any, account: int, contract: str) -> int:
+    reply = await trader.place(account, contract, BUY, MEASURED_MARKET_SIZE, type=MARKET)
+    if not reply.get("success"):
+        raise RuntimeError(f"Order/place refused: {reply}")
+    return int(reply["orderId"])
+
+
+def race_outcomes(sim: Any, order_ids: list[int]) -> dict[str, int]:
+    """Per measured market order: the cancel came before any fill, after some, or after all."""
+    out = {"cancelled_unfilled": 0, "cancelled_partly_filled": 0, "filled_before_cancel": 0, "other": 0}
+    for oid in order_ids:
+        order = sim.engine.orders[oid]
+        if order.status == 3:
+            out["cancelled_partly_filled" if order.fill_volume else "cancelled_unfilled"] += 1
+        elif order.status == 2:
+            out["filled_before_cancel"] += 1
+        else:
+            out["other"] += 1
+    return out
+
+
 async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, seed: int,
-                       workdir_arg: str | None = None, gap: float = 0.4) -> dict[str, Any]:
+                       workdir_arg: str | None = None, gap: float = 0.4,
+                       fills: dict[str, Any] | None = None) -> dict[str, Any]:
     from bench._rig import DaemonProcess, Trader, wait_for, write_config
     from bench.floor import measure_floor
     from risk_manager.clock import SystemClock
@@ -111,6 +144,8 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         await _lock_by_r03(trader, account, daemon.status_url)
 
         async def none_working() -> bool:
+            if fills is not None and await trader.positions(account):
+                return False  # a market order that filled first: done when the guard closed it
             return not await trader.working_orders(account)
 
         # The second (unlocked) account holds one contract of each: the daemon subscribes to all
@@ -120,6 +155,9 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
             await _place_far(trader, sim, account, contract)
         await wait_for(none_working, timeout=10.0, what="warm-up orders cancelled")
         await wait_for(lambda: _subscribed(sim, contracts), timeout=10.0, what="daemon quote subscriptions")
+        if fills is not None:  # set up with instant fills; the measured phase fills as a market does
+            sim.engine.fills.config.load(fills)
+        place_measured = _place_market if fills is not None else _place_far
         sim.quote_stream.start(quotes, contracts, seconds=3600.0)
         await asyncio.sleep(1.0)
         first_seq = sim.request_log[-1]["seq"] if sim.request_log else 0
@@ -130,7 +168,7 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         for _ in range(n):
             await asyncio.sleep(rng.uniform(0.25 * gap, 1.75 * gap))
             contract = rng.choice(contracts)
-            placed.append((await _place_far(trader, sim, account, contract), contract))
+            placed.append((await place_measured(trader, sim, account, contract), contract))
         try:
             await wait_for(none_working, timeout=15.0, what="all measured orders cancelled")
         except AssertionError:
@@ -142,6 +180,7 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         daemon_quote_rate = (await _daemon_quotes(daemon.status_url) - daemon_quotes_before) / quote_seconds
         sim.quote_stream.stop()
         daemon_rss = daemon.rss_kb()
+        outcomes = race_outcomes(sim, [oid for oid, _ in placed]) if fills is not None else None
         log = [r for r in sim.request_log if r["seq"] > first_seq]
         pushes = [r for r in sim.push_log if r["seq"] > first_push_seq]
     finally:
@@ -175,7 +214,8 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         store.close()
         tmp.cleanup()
     missing = [oid for oid, _ in placed if oid not in cancel_ns]
-    if missing:
+    # With the fill model an order the market filled first is closed, not cancelled: not measured.
+    if missing and (fills is None or outcomes is None or len(missing) > outcomes["filled_before_cancel"]):
         raise RuntimeError(f"{len(missing)} of {len(placed)} orders never got a cancel request: {missing[:5]}")
     emitted, connections = first_order_pushes(pushes)
     unseen = [oid for oid, _ in placed if oid not in emitted]
@@ -183,10 +223,11 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         raise RuntimeError(f"{len(unseen)} of {len(placed)} orders have no GatewayUserOrder push in the "
                            f"simulator's push log: {unseen[:5]}")
     daemon_requests = Counter(r["path"] for r in log if r["path"].lower() not in TRADER_PATHS)
-    oids = [oid for oid, _ in placed]
+    place_at = dict(zip([oid for oid, _ in placed], place_ns))
+    oids = [oid for oid, _ in placed if oid in cancel_ns]
     headline = latency_summary([cancel_ns[oid] - emitted[oid] for oid in oids])
     spec = latency_summary([cancel_ns[oid] - received[oid] for oid in oids if oid in received])
-    ours = latency_summary([cancel_ns[oid] - t for oid, t in zip(oids, place_ns)])
+    ours = latency_summary([cancel_ns[oid] - place_at[oid] for oid in oids])
     timed = [inside[oid] for oid in oids if oid in inside]
     return {
         "bench": "reaction", "orders": n, "mean_gap_s": gap, "contracts": n_contracts,
@@ -195,7 +236,7 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         "emit_to_cancel": headline, "ratio_emit_to_cancel_vs_floor": _ratios(headline, floor),
         "received_to_cancel": spec, "ratio_received_to_cancel_vs_floor": _ratios(spec, floor),
         "place_to_cancel": ours, "ratio_place_to_cancel_vs_floor": _ratios(ours, floor),
-        "place_to_emit": latency_summary([emitted[oid] - t for oid, t in zip(oids, place_ns)]),
+        "place_to_emit": latency_summary([emitted[oid] - place_at[oid] for oid in oids]),
         "emit_to_received": latency_summary([received[oid] - emitted[oid] for oid in oids if oid in received]),
         "floor": floor,
         "daemon_received_to_sent": latency_summary([sent - rec for rec, _, sent in timed]),
@@ -203,6 +244,8 @@ async def run_reaction(n: int, quotes: float, n_contracts: int, floor_n: int, se
         "daemon_requests": dict(daemon_requests),
         "daemon_rss_mb_after": round(daemon_rss / 1024, 1) if daemon_rss else None,
         "user_hub_connections": len(connections),
+        "fill_model": None if fills is None else {**fills, "measured_orders": f"market, {MEASURED_MARKET_SIZE} lots",
+                                                  "race": outcomes},
         "headline": "emit_to_cancel: the order's first working GatewayUserOrder record written to the "
                     "daemon's user hub -> its /api/Order/cancel request arrived",
         "machine": machine(),
@@ -249,12 +292,17 @@ def main(argv: list[str]) -> int:
                         help="mean seconds between orders (0.4 keeps the daemon's cancels inside the "
                              "gateway's 200 requests/60 s, which its REST client enforces)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fill-model", action="store_true",
+                        help="measure 2-lot market orders against the simulator's fill model (latency, book)")
+    parser.add_argument("--fills", type=json.loads, default=None,
+                        help=f"the fill model's settings as JSON (implies --fill-model; default {FILL_MODEL})")
     parser.add_argument("--workdir", help="keep the daemon's config, state and logs here (default: a temp dir)")
     args = parser.parse_args(argv)
     quiet_logs()
     try:
+        fills = args.fills if args.fills is not None else (FILL_MODEL if args.fill_model else None)
         result = asyncio.run(run_reaction(args.n, args.quotes, args.contracts, args.floor_n, args.seed,
-                                          args.workdir, args.gap))
+                                          args.workdir, args.gap, fills))
     except (RuntimeError, AssertionError, OSError, TimeoutError) as exc:
         return fail("reaction", f"{type(exc).__name__}: {exc}")
     emit(result)

@@ -10,7 +10,10 @@ daemon. The hub decode step is not included (bench rule_eval / the gateway tests
 
 Mix: 90 % partial quotes over 10 contracts (every account holds a position in one of them, so a
 quote is evaluated for ~10 accounts), 10 % user events (stop order updates, account balances) over
-50 accounts. Each step runs `--seconds` at a target rate, doubling until a backlog appears; events are fed
+50 accounts. `--fill-model`: the user events are instead real fill event sets from the simulator's
+matching engine with its fill model (market orders of 1-3 lots walking a 1-2 lot book: Pending, then
+per fill Order with fillVolume -> Trade -> Position -> Account x 2), so P&L, executions and
+positions move as on a real day (R06 and R08 limits are loosened so no account locks). Each step runs `--seconds` at a target rate, doubling until a backlog appears; events are fed
 on schedule (all events due at a loop turn form one "frame", received together, fed with
 `Pipeline.feed_many` as the daemon's hubs deliver a frame). Decision latency = frame received → the
 event's engine decision done (the pipeline's `after_event` hook; includes journaling, waiting behind
@@ -20,7 +23,7 @@ ends < 50 ms behind schedule; reported: the highest rate without backlog, and th
 also kept p99 decision latency < 1 ms.
 
     uv run python -m bench throughput [--accounts 50] [--seconds 5] [--start 500] [--max 64000]
-                                      [--journal-sync NORMAL|FULL]
+                                      [--journal-sync NORMAL|FULL] [--fill-model]
 """
 
 from __future__ import annotations
@@ -79,23 +82,91 @@ class Feeder:
                           side=1, size=1, stop_price=self.price(cid, self.ticks[cid] - 200 - self.rng.randrange(5)))
 
     def next(self, received_ns: int) -> Any:
+        if self.rng.random() < 0.9:
+            return self.quote_event(received_ns)
+        return self.user_event(received_ns)
+
+    def quote_event(self, received_ns: int) -> Any:
         from risk_manager.events import Event, EventKind
 
         rng = self.rng
-        if rng.random() < 0.9:
-            cid = CONTRACTS[rng.randrange(len(CONTRACTS))]
-            self.ticks[cid] += rng.choice((-1, 1))
-            if rng.random() < 0.5:
-                quote = self.Quote(cid, best_bid=self.price(cid, self.ticks[cid]))
-            else:
-                quote = self.Quote(cid, best_ask=self.price(cid, self.ticks[cid] + 1))
-            return Event(EventKind.QUOTE, quote, None, cid, 0, "stream", received_ns)
+        cid = CONTRACTS[rng.randrange(len(CONTRACTS))]
+        self.ticks[cid] += rng.choice((-1, 1))
+        if rng.random() < 0.5:
+            quote = self.Quote(cid, best_bid=self.price(cid, self.ticks[cid]))
+        else:
+            quote = self.Quote(cid, best_ask=self.price(cid, self.ticks[cid] + 1))
+        return Event(EventKind.QUOTE, quote, None, cid, 0, "stream", received_ns)
+
+    def user_event(self, received_ns: int) -> Any:
+        from risk_manager.events import Event, EventKind
+
+        rng = self.rng
         aid = self.accounts[rng.randrange(len(self.accounts))]
         if rng.random() < 0.7:
             order = self._stop(aid, self.holding[aid])
             return Event(EventKind.ORDER, order, aid, order.contract_id, 1, "stream", received_ns)
         account = self.Account(id=aid, balance=50_000.0 + rng.randrange(-500, 500), can_trade=True)
         return Event(EventKind.ACCOUNT, account, aid, None, 1, "stream", received_ns)
+
+
+FILL_BOOK = {"depth": [1, 2]}  # the fill model's book on every contract in --fill-model runs
+MAX_HELD = 3
+
+
+class FillFeeder(Feeder):
+    """User events are the simulator engine's own fill event sets (decoded as the hub decodes them)."""
+
+    def __init__(self, accounts: list[int], catalog: dict[str, Any], seed: int, engine: Any) -> None:
+        super().__init__(accounts, catalog, seed)
+        from collections import deque
+
+        self.engine = engine
+        self.pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self.held = {aid: 0 for aid in accounts}
+        engine.fills.config.update(FILL_BOOK)
+
+    def opening_events(self) -> list[Any]:
+        from risk_manager.events import make_event
+
+        out = []
+        for aid, cid in self.holding.items():  # really open the held position: 1 lot each
+            self._trade(aid, 0, 1)
+            out.append(make_event(self._stop(aid, cid), source="rest"))
+            last = self.price(cid, self.ticks[cid])
+            out.append(make_event(self.Quote(cid, best_bid=last, best_ask=self.price(cid, self.ticks[cid] + 1),
+                                             last_price=last), source="rest"))
+        while self.pending:
+            out.append(self._decode(time.monotonic_ns()))
+        return out
+
+    def _trade(self, aid: int, side: int, size: int) -> None:
+        engine = self.engine
+        result = engine.place(aid, self.holding[aid], 2, side, size)
+        if not result.success:
+            raise RuntimeError(f"the simulator refused a bench order: {result}")
+        self.held[aid] += size if side == 0 else -size
+        self.pending.extend((e.target, e.argument()) for e in engine.drain_user())
+        engine.drain_market()
+
+    def _decode(self, received_ns: int) -> Any:
+        from risk_manager.gateway.decode import decode_user_event
+
+        target, argument = self.pending.popleft()
+        (event,) = decode_user_event(target, [argument], received_ns=received_ns)
+        return event
+
+    def user_event(self, received_ns: int) -> Any:
+        if not self.pending:  # the next order's whole event set, handed out one event per slot
+            self._new_order()
+        return self._decode(received_ns)
+
+    def _new_order(self) -> None:
+        aid = self.accounts[self.rng.randrange(len(self.accounts))]
+        held = self.held[aid]
+        buy = held == 0 or (held < MAX_HELD and self.rng.random() < 0.5)
+        size = self.rng.randint(1, MAX_HELD - held if buy else held)
+        self._trade(aid, 0 if buy else 1, size)
 
 
 async def run_step(pipeline: Any, feeder: Feeder, rate: float, seconds: float) -> dict[str, Any]:
@@ -174,8 +245,10 @@ async def run_step(pipeline: Any, feeder: Feeder, rate: float, seconds: float) -
 
 
 async def run_throughput(n_accounts: int, seconds: float, start_rate: float, max_rate: float,
-                         seed: int, journal_sync: str = DAEMON_JOURNAL_SYNC) -> dict[str, Any]:
-    from bench._setup import all_rules_config, sim_contracts
+                         seed: int, journal_sync: str = DAEMON_JOURNAL_SYNC,
+                         fill_model: bool = False) -> dict[str, Any]:
+    from bench._setup import all_rules, all_rules_config, sim_contracts
+    from risk_manager.config.models import RiskConfig
     from risk_manager.clock import SystemClock
     from risk_manager.daemon.adapters import GatewayBroker
     from risk_manager.daemon.pipeline import Pipeline
@@ -197,13 +270,21 @@ async def run_throughput(n_accounts: int, seconds: float, start_rate: float, max
     try:
         await rest.login()
         accounts = list(sim.info()["accounts"])
-        engine = RiskEngine(all_rules_config(loose=True, trade_management=False), ContractCatalog(sim_contracts()))
+        config = all_rules_config(loose=True, trade_management=False)
+        if fill_model:  # real executions: loosen the rules that would otherwise lock every account
+            rules = all_rules(loose=True, trade_management=False)
+            rules["trade_frequency_limit"].update(per_minute=1_000_000, per_hour=1_000_000, per_session=1_000_000)
+            rules["no_stop_loss_grace"]["grace_period_seconds"] = 86_400
+            config = RiskConfig.model_validate({"trading_day": config.trading_day.model_dump(),
+                                                "pnl_basis": "net", "rules": rules})
+        engine = RiskEngine(config, ContractCatalog(sim_contracts()))
         executor = Executor(GatewayBroker(rest), store, clock)
         pipeline = Pipeline(engine, executor, clock, merge_quote=merge_quote,
                             journal=lambda evs: store.append_event(evs[0]) if len(evs) == 1
                             else store.append_events(evs))
         engine.apply_reset(clock.now())
-        feeder = Feeder(accounts, sim.catalog, seed)
+        feeder = (FillFeeder(accounts, sim.catalog, seed, sim.engine) if fill_model
+                  else Feeder(accounts, sim.catalog, seed))
         for event in feeder.opening_events():
             pipeline.feed(event)
         await asyncio.sleep(0.05)
@@ -232,6 +313,9 @@ async def run_throughput(n_accounts: int, seconds: float, start_rate: float, max
         "max_events_per_s_no_backlog": max(no_backlog) if no_backlog else None,
         "max_events_per_s_p99_under_1ms": max(fast) if fast else None,
         "steps": steps, "locked_accounts": len(locked), "pipeline_counters": counters, "machine": machine(),
+        "fill_model": {"user_events": "fill event sets", **FILL_BOOK,
+                       "orders": len([o for o in sim.engine.orders.values() if o.account_id in accounts]),
+                       "trades": len(sim.engine.trades)} if fill_model else None,
     }
 
 
@@ -242,13 +326,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--start", type=float, default=500.0, help="first rate (events/s); doubles per step")
     parser.add_argument("--max", type=float, default=64_000.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fill-model", action="store_true",
+                        help="user events are the simulator's fill event sets (multi-fill orders) instead of "
+                             "synthetic stop updates and balances")
     parser.add_argument("--journal-sync", choices=("FULL", "NORMAL"), default=DAEMON_JOURNAL_SYNC,
                         help=f"the journal's SQLite synchronous mode (default: the daemon's, {DAEMON_JOURNAL_SYNC})")
     args = parser.parse_args(argv)
     quiet_logs()
     try:
         result = asyncio.run(run_throughput(args.accounts, args.seconds, args.start, args.max, args.seed,
-                                            args.journal_sync))
+                                            args.journal_sync, args.fill_model))
     except (RuntimeError, OSError, TimeoutError) as exc:
         return fail("throughput", f"{type(exc).__name__}: {exc}")
     emit(result)

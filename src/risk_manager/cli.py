@@ -47,12 +47,26 @@ def sim(
     user: Annotated[str, typer.Option(help="Login user name the simulator accepts.")] = "sim",
     api_key: Annotated[str, typer.Option("--api-key", help="API key the simulator accepts.")] = "sim-key",
     speed: Annotated[float, typer.Option(min=0.0, help="Price-walk speed multiplier (0 = frozen).")] = 1.0,
+    fill_latency_ms: Annotated[float, typer.Option(
+        "--fill-latency-ms", min=0.0, help="Order accepted -> first fill (0 = instant).")] = 0.0,
+    fill_jitter_ms: Annotated[float, typer.Option(
+        "--fill-jitter-ms", min=0.0, help="The latency varies by +/- this (seeded).")] = 0.0,
+    fill_interval_ms: Annotated[float, typer.Option(
+        "--fill-interval-ms", min=0.0, help="Between successive fills of one order.")] = 0.0,
+    depth: Annotated[Optional[str], typer.Option(
+        help="Displayed lots per book level, best first, e.g. 1,2,3 (default: unlimited).")] = None,
+    contract_fills: Annotated[Optional[list[str]], typer.Option(
+        "--contract-fills", help='Per contract: ID=\'{"depth": [1, 2], "fill_latency_ms": 50}\' (repeatable).')] = None,
 ) -> None:
     """Run the local ProjectX-compatible gateway simulator. First stdout line: JSON with URLs."""
-    from risk_manager.sim.main import run_sim
+    from risk_manager.sim.main import fill_spec, run_sim
 
+    try:
+        fills = fill_spec(fill_latency_ms, fill_jitter_ms, fill_interval_ms, depth, contract_fills)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     raise typer.Exit(
-        run_sim(port=port, accounts=accounts, seed=seed, user=user, api_key=api_key, speed=speed)
+        run_sim(port=port, accounts=accounts, seed=seed, user=user, api_key=api_key, speed=speed, fills=fills)
     )
 
 

@@ -4,7 +4,8 @@
   with fills whose realized P&L adds up;
 - the memory replay runs the engine over such a day;
 - percentiles are nearest-rank; `python -m bench` dispatches and refuses unknown names;
-- reaction finds each order's push emit time and a short real run measures every span.
+- reaction finds each order's push emit time and a short real run measures every span;
+- with the fill model, reaction races market orders and throughput feeds real fill event sets.
 """
 
 from __future__ import annotations
@@ -108,3 +109,39 @@ def test_reaction_quick_run_reports_emit_to_cancel(tmp_path: Path) -> None:
     for stat in ("p50_ms", "max_ms"):
         assert result["place_to_emit"][stat] >= 0 and result["emit_to_received"][stat] >= 0
         assert 0 < result["received_to_cancel"][stat] <= result["emit_to_cancel"][stat] <= result["place_to_cancel"][stat]
+
+
+def test_reaction_with_the_fill_model_races_market_orders(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "reaction", "--n", "4", "--floor-n", "0", "--quotes", "100",
+         "--contracts", "2", "--gap", "0.2", "--workdir", str(tmp_path),
+         "--fills", '{"fill_latency_ms": 80, "depth": [1]}'],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-4000:]
+    result = json.loads(run.stdout)
+    fills = result["fill_model"]
+    assert fills["fill_latency_ms"] == 80 and fills["measured_orders"] == "market, 2 lots"
+    race = fills["race"]
+    assert sum(race.values()) == 4 and race["other"] == 0, race
+    assert result["emit_to_cancel"]["n"] == 4 - race["filled_before_cancel"]
+
+
+def test_throughput_fill_model_feeds_the_simulators_fill_event_sets() -> None:
+    from bench.throughput import FillFeeder
+    from risk_manager.events import EventKind
+    from risk_manager.sim import Simulator
+
+    sim = Simulator(accounts=2, seed=4)
+    accounts = list(sim.engine.accounts)
+    feeder = FillFeeder(accounts, sim.catalog, 4, sim.engine)
+    opening = feeder.opening_events()
+    assert [e.kind for e in opening if e.account_id == accounts[0]][:1] == [EventKind.ORDER]
+    assert all(feeder.held[a] == 1 for a in accounts)
+    events = [feeder.user_event(123) for _ in range(40)]
+    assert all(e.received_ns == 123 and e.source == "stream" for e in events)
+    kinds = {e.kind for e in events}
+    assert {EventKind.ORDER, EventKind.TRADE, EventKind.POSITION, EventKind.ACCOUNT} <= kinds
+    partial = [e for e in events if e.kind is EventKind.ORDER and e.data.status == 1 and e.data.fill_volume]
+    assert partial, "a multi-lot order walks the 1-2 lot book in several fills"
+    assert all(0 <= held <= 3 for held in feeder.held.values())
+    assert sum(p.net for p in sim.engine.positions.values()) == sum(feeder.held.values())

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from risk_manager.sim.faults import DelayFault, HttpFault, parse_paths
+from risk_manager.sim.fill_config import KEYS as FILL_KEYS
 
 if TYPE_CHECKING:
     from risk_manager.sim.server import Simulator
@@ -173,6 +174,7 @@ class ControlApi:
 
     async def config(self, request: web.Request) -> web.Response:
         body = await _json_object(request)
+        self._fill_settings(body)  # first: a bad fill setting changes nothing
         if "rate_limit" in body:
             limit = body["rate_limit"]
             if limit is None:
@@ -192,7 +194,21 @@ class ControlApi:
             "ok": True, "ping_interval": cfg.ping_interval, "client_timeout": cfg.client_timeout,
             "handshake_timeout": cfg.handshake_timeout, "account_event_copies": self.sim.engine.account_event_copies,
             "rate_limit": None if self.sim.limiter is None else [self.sim.limiter.limit, self.sim.limiter.window_s],
+            "fills": self.sim.engine.fills.config.to_wire(),
         })
+
+    def _fill_settings(self, body: dict[str, Any]) -> None:
+        """Fill-model keys apply to the simulator's default, or with `contractId` to that contract."""
+        values = {k: body[k] for k in FILL_KEYS if k in body}
+        contract_id = body.get("contractId")
+        if contract_id is not None and contract_id not in self.sim.catalog:
+            raise ControlError(f"field 'contractId': unknown contract {contract_id!r}")
+        if not values:
+            return
+        try:
+            self.sim.engine.fills.config.update(values, contract_id)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
 
     async def log(self, request: web.Request) -> web.Response:
         since = _since(request)

@@ -15,6 +15,7 @@ from typing import Any
 from risk_manager.clock import Clock
 from risk_manager.events import OrderSide, OrderStatus, OrderType
 from risk_manager.sim.catalog import SimContract, align, is_aligned
+from risk_manager.sim.fills import FillModel
 from risk_manager.sim.market import Market
 from risk_manager.sim.models import (
     PLACEABLE_TYPES,
@@ -61,6 +62,7 @@ class MatchingEngine:
         seed: int = 1,
         account_event_copies: int = 2,
         fees: dict[str, tuple[float, float]] | None = None,
+        fills: dict[str, Any] | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock = clock
@@ -78,6 +80,8 @@ class MatchingEngine:
         self.markets: dict[str, Market] = {}
         self.user_out: list[UserEvent] = []
         self.market_out: list[MarketEvent] = []
+        self.fills = FillModel(self, seed)  # instant fills unless `fills` (or /sim/config) asks
+        self.fills.config.load(fills, known=catalog)
 
     # ------------------------------------------------------------------ accounts
 
@@ -130,6 +134,7 @@ class MatchingEngine:
         if prints:
             aggressor = 0 if market.last >= previous else 1
             self.market_out.append(MarketEvent("GatewayTrade", contract_id, [market.print_(now, aggressor, prints)]))
+        self.fills.on_price_move(contract_id)
         self._process_resting(contract_id)
 
     def drain_user(self) -> list[UserEvent]:
@@ -188,11 +193,8 @@ class MatchingEngine:
             for child_id in order.children:
                 self._finish(self.orders[child_id], OrderStatus.CANCELLED)
             return EngineResult(2, reason, order.id)
-        if order.type == OrderType.MARKET:
-            self._execute(order, market.last, order_event_first=False)
-        elif self._triggered(order, market, resting=False):
-            price = market.last
-            self._execute(order, price, order_event_first=False)
+        if order.type == OrderType.MARKET or self._triggered(order, market, resting=False):
+            self._fill_marketable(order, market.last, order_event_first=False)
         else:
             self._finish(order, OrderStatus.OPEN)
         self._process_resting(contract_id)
@@ -331,7 +333,7 @@ class MatchingEngine:
         order.updated = self.clock.now()
         self._emit_order(order)
         if self._triggered(order, market, resting=False):
-            self._execute(order, market.last, order_event_first=True)
+            self._fill_marketable(order, market.last, order_event_first=True)
         self._process_resting(order.contract_id)
         return OK
 
@@ -390,7 +392,7 @@ class MatchingEngine:
         )
         self.orders[order.id] = order
         self._emit_order(order)
-        self._execute(order, self.market(position.contract_id).last, order_event_first=False)
+        self._fill_marketable(order, self.market(position.contract_id).last, order_event_first=False)
         self._process_resting(position.contract_id)
         return OK
 
@@ -446,14 +448,20 @@ class MatchingEngine:
         for _ in range(1000):
             fired = False
             for order in [o for o in self.orders.values() if o.contract_id == contract_id and o.status == OrderStatus.OPEN]:
-                if order.status != OrderStatus.OPEN:
-                    continue  # cancelled by an OCO fill earlier in this pass
+                if order.status != OrderStatus.OPEN or self.fills.busy(order.id):
+                    continue  # cancelled by an OCO fill earlier in this pass, or already filling
                 if order.type == OrderType.TRAILING_STOP:
                     self._trail(order, market)
                 if self._triggered(order, market, resting=True):
                     limit_like = order.type in (OrderType.LIMIT, OrderType.JOIN_BID, OrderType.JOIN_ASK)
-                    self._execute(order, order.limit_price if limit_like else market.last, order_event_first=True)
-                    fired = True
+                    if self.fills.instant(contract_id):
+                        self._execute(order, order.limit_price if limit_like else market.last, order_event_first=True)
+                        fired = True
+                    elif limit_like:
+                        fired = self.fills.touch_limit(order) or fired
+                    else:
+                        self.fills.trigger(order)
+                        fired = True
             if not fired:
                 return
 
@@ -479,6 +487,13 @@ class MatchingEngine:
             order.stop_price = new_stop
             order.updated = self.clock.now()
             self._emit_order(order)
+
+    def _fill_marketable(self, order: SimOrder, price: float, *, order_event_first: bool) -> None:
+        """Today's instant fill, or the fill model's latency and book walk (the contract's settings)."""
+        if self.fills.instant(order.contract_id):
+            self._execute(order, price, order_event_first=order_event_first)
+        else:
+            self.fills.accept(order)
 
     def _execute(self, order: SimOrder, price: float, *, order_event_first: bool) -> None:
         """Fill `order` completely at `price` and emit the observed sequence.
@@ -528,13 +543,15 @@ class MatchingEngine:
             self._emit_order(child)
 
     def _apply_fill(
-        self, account: SimAccount, contract: SimContract, order: SimOrder, price: float, now: datetime
+        self, account: SimAccount, contract: SimContract, order: SimOrder, price: float, now: datetime,
+        size: int | None = None,
     ) -> tuple[list[SimTrade], list[UserEvent]]:
-        """Net the fill into the position; book trades and balance. Reversal = close, then a new position id."""
+        """Net the fill (`size`, default the whole order) into the position; book trades and balance.
+        Reversal = close, then a new position id."""
         key = (account.id, contract.id)
         position = self.positions.get(key)
         direction = 1 if order.side == OrderSide.BID else -1
-        remaining = order.size
+        remaining = order.size if size is None else size
         trades: list[SimTrade] = []
         events: list[UserEvent] = []
         if position is not None and position.net * direction < 0:

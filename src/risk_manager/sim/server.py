@@ -53,6 +53,7 @@ class Simulator:
         account_event_copies: int = 2,
         token_lifetime: float = 86_400.0,
         fees: dict[str, tuple[float, float]] | None = None,
+        fills: dict[str, Any] | None = None,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be >= 1, got {accounts}")
@@ -67,6 +68,7 @@ class Simulator:
         self.catalog = load_catalog()
         self.engine = MatchingEngine(
             self.catalog, self.clock, seed=seed, account_event_copies=account_event_copies, fees=fees,
+            fills=fills,
         )
         for _ in range(accounts):
             self.engine.add_account(balance=starting_balance)
@@ -89,6 +91,8 @@ class Simulator:
         self.quote_stream = QuoteStream(self, seed)
         self._runner: web.AppRunner | None = None
         self.base_url: str | None = None
+        self._fill_timer: asyncio.TimerHandle | None = None  # runs the fill model's next due step
+        self._fill_timer_due = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,6 +112,9 @@ class Simulator:
         return self.base_url
 
     async def stop(self) -> None:
+        if self._fill_timer is not None:
+            self._fill_timer.cancel()
+            self._fill_timer = None
         self.walker.stop()
         self.quote_stream.stop()
         await self.hubs.close_all()
@@ -143,6 +150,28 @@ class Simulator:
     def publish(self) -> None:
         self.hubs.broadcast_user(self.engine.drain_user())
         self.hubs.broadcast_market(self.engine.drain_market())
+        self._arm_fill_timer()
+
+    def _arm_fill_timer(self) -> None:
+        """Wake up when the fill model's next fill is due (latency, interval between fills)."""
+        due = self.engine.fills.next_due()
+        if due is None or (self._fill_timer is not None and self._fill_timer_due <= due):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used without a loop (no server): the caller runs fills itself
+            return
+        if self._fill_timer is not None:
+            self._fill_timer.cancel()
+        self._fill_timer_due = due
+        self._fill_timer = loop.call_later(max(0.0, due - self.clock.monotonic()), self._run_fills)
+
+    def _run_fills(self) -> None:
+        self._fill_timer = None
+        try:
+            self.engine.fills.run_due()
+        finally:
+            self.publish()
 
     async def set_price(self, contract_id: str, price: float, spread_ticks: int = 0) -> None:
         if contract_id not in self.catalog:
@@ -158,6 +187,10 @@ class Simulator:
     def on_market_subscribe(self, contract_id: str) -> None:
         if contract_id in self.catalog:
             self.engine.market(contract_id)  # start its price path (no snapshot is pushed)
+            # Depth is built only for contracts someone watches (it costs on every price move).
+            self.engine.fills.depth_watch = {
+                cid for conn in self.hubs.connections["market"] for cid in conn.topics.get("GatewayDepth", ())
+            }
 
     def set_rate_limit(self, rate_limit: tuple[int, float] | None) -> None:
         self.limiter = None if rate_limit is None else SlidingWindowLimiter(*rate_limit, now=self.clock.monotonic)
