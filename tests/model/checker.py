@@ -7,7 +7,7 @@ the enforcement records it emitted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from model.days import CONTRACTS, MICROS, Day, Step
@@ -39,6 +39,21 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _mode(cfg: dict[str, Any]) -> str:
+    return cfg.get("action_mode") or ("alert" if cfg.get("mode") == "alert" else "enforce")
+
+
+def _flattens(rule: str, cfg: dict[str, Any]) -> bool:
+    """SPEC §5: the rules whose action is a flatten (cancel working orders, then close)."""
+    if rule == "max_contracts":
+        return bool(cfg.get("close_all", True))
+    if rule == "daily_unrealized_loss":
+        return cfg.get("scope") == "total"
+    if rule in ("trade_frequency_limit", "cooldown_after_loss"):
+        return bool(cfg.get("flatten_on_trigger", True))
+    return rule in ("daily_realized_loss", "session_block_outside", "auth_loss_guard", "daily_realized_profit")
+
+
 def _rule_key(name: str) -> str:
     return RULE_IDS.get(name, name)
 
@@ -56,8 +71,9 @@ class Checker:
         self.violations: list[Violation] = []
         self._flattens_seen = 0
         self._cancels_checked: set[int] = set()
-        self.enforce = {k: v for k, v in day.rules.items() if v.get("mode", "enforce") == "enforce"}
-        self.alert = {k for k, v in day.rules.items() if v.get("mode") == "alert"}
+        self.enforce = {k: v for k, v in day.rules.items() if _mode(v) == "enforce"}
+        self.alert = {k for k, v in day.rules.items() if _mode(v) == "alert"}
+        self.flatten_rules = {RULE_IDS[k] for k, v in self.enforce.items() if _flattens(k, v)}
 
     def fail(self, inv: str, step: int, msg: str, pending: str | None = None) -> None:
         v = Violation(inv, step, msg, pending)
@@ -125,11 +141,13 @@ class Checker:
             if oid is not None and oid not in w.trader_orders:
                 self.fail("I4", i, f"the guard cancelled order {oid}, which it placed itself",
                           pending="h2 (issue 11 item 2: the gate knows the guard's own orders)")
-        # (b) after a flatten no working order of the account remains that existed before it.
+        # (b) after a flatten no working order of the account remains that existed before it —
+        # a flatten is what the executor ran as one, or what SPEC §5 says the rule does.
         for rec in w.enforcements[self._flattens_seen:]:
-            if rec["action"] != "flatten" or rec["outcome"] != "ok":
+            if rec["action"] != "flatten" and rec["rule"].split(":")[0] not in self.flatten_rules:
                 continue
-            at = _ts(rec["ts"])
+            # decided no later than confirmation minus the latency (received -> confirmed)
+            at = _ts(rec["ts"]) - timedelta(milliseconds=rec.get("latency_ms") or 0)
             for o in state["orders"]:
                 if o["accountId"] == rec["account_id"] and o["status"] in WORKING and _ts(o["creationTimestamp"]) < at:
                     self.ok()

@@ -87,7 +87,9 @@ def random_rules(rng: random.Random, syms: list[str]) -> dict[str, Any]:
     rules = {}
     for name in names:
         block = {"enabled": True, **pool[name]()}
-        if name not in ("auth_loss_guard",):
+        if name == "max_unrealized_profit":  # its `mode` is the trigger; enforce/alert is action_mode
+            block["action_mode"] = mode()
+        elif name != "auth_loss_guard":
             block["mode"] = mode()
         rules[name] = block
     return rules

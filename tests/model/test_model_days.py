@@ -20,7 +20,7 @@ from model.runner import compare_runs, report, run_day_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
-FIXED_SEEDS = [5, 7]
+FIXED_SEEDS = [5, 7, 39]
 LONG = os.environ.get("RM_MODEL_LONG") == "1"
 
 
@@ -37,9 +37,13 @@ def _judge(day, violations) -> None:
 
 @pytest.mark.parametrize("seed", FIXED_SEEDS)
 def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
+    """Seed 39 also holds R01 close_all with resting orders (its revert fails I4)."""
     day = generate_day(seed, n_steps=24)
-    assert any(s[0] == "restart" for s in day.steps)
     with_restarts = run_day_sync(day)
+    if not any(s[0] == "restart" for s in day.steps):
+        print(f"seed {seed}: {with_restarts.steps} steps, {with_restarts.checks} checks, {with_restarts.seconds:.1f} s")
+        _judge(day, with_restarts.violations)
+        return
     without = run_day_sync(day.without_restarts())
     print(f"seed {seed}: {with_restarts.steps} steps, {with_restarts.restarts} restarts, "
           f"{with_restarts.faults} faults, {with_restarts.checks + without.checks} checks, "
