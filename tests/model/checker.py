@@ -249,8 +249,12 @@ class Checker:
                 self.fail("I5", i, f"account {self.w.accounts.index(acct)}: locks "
                                    f"{sorted(before[acct] - after.get(acct, set()))} lost over a restart")
         for rec in new_records:
+            # Event rules re-firing after a restart (R06 recounting, R07 re-judging a loss) are
+            # issue 11 item 6, fixed on branch h2; anything else a restart does is new.
+            pending = "h2 (issue 11 item 6: restart never re-fires event rules)" \
+                if rec["rule"].split(":")[0] in ("R06", "R07") else None
             self.fail("I3", i, f"the restart caused an enforcement of its own: {rec['rule']} {rec['action']} "
-                               f"({rec['reason']})")
+                               f"({rec['reason']})", pending=pending)
 
 
 def lock_sets(w: World) -> dict[int, set[str]]:
