@@ -63,6 +63,16 @@ def sim_net_realized(state: dict[str, Any], acct: int) -> float:
                      for t in state["trades"] if t["accountId"] == acct and not t.get("voided")), 2)
 
 
+def sim_lowest_realized(state: dict[str, Any], acct: int) -> float:
+    """The lowest the day's net realized P&L went, fill by fill in the ledger's order."""
+    total = low = 0.0
+    for t in sorted((t for t in state["trades"] if t["accountId"] == acct and not t.get("voided")),
+                    key=lambda t: t["id"]):
+        total += (t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
+        low = min(low, total)
+    return round(low, 2)
+
+
 class Checker:
     def __init__(self, world: World, day: Day) -> None:
         self.w = world
@@ -181,8 +191,12 @@ class Checker:
                 self.ok()
                 if realized <= -r03["loss_limit"] and (flat or not r03["include_unrealized"]) and "R03" not in locks:
                     self.fail("I5", i, f"account {n}: realized {realized} <= -{r03['loss_limit']} but no R03 lock")
-                if not r03["include_unrealized"] and realized > -r03["loss_limit"] and "R03" in locks:
-                    self.fail("I5", i, f"account {n}: R03 locked with realized {realized} > -{r03['loss_limit']}")
+                # Realized P&L is not monotonic (a losing fill, then the flatten's winning closes):
+                # a lock is due if the running total over the ledger ever reached the limit.
+                low = sim_lowest_realized(state, acct)
+                if not r03["include_unrealized"] and low > -r03["loss_limit"] and "R03" in locks:
+                    self.fail("I5", i, f"account {n}: R03 locked though realized never went below {low} "
+                                       f"(limit -{r03['loss_limit']})")
             r13 = self.enforce.get("daily_realized_profit")
             if r13 is not None:
                 self.ok()

@@ -74,6 +74,7 @@ def test_day_replay() -> None:
 
 
 @pytest.mark.skipif(not LONG, reason="RM_MODEL_LONG=1 runs the long mode")
+@pytest.mark.timeout(14 * 3600)
 def test_day_long_run() -> None:
     days = int(os.environ.get("RM_MODEL_DAYS", "200"))
     base = int(os.environ.get("RM_MODEL_BASE_SEED", "1000"))
