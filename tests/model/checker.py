@@ -151,10 +151,11 @@ class Checker:
             if oid is not None and oid not in w.trader_orders:
                 self.fail("I4", i, f"the guard cancelled order {oid}, which it placed itself",
                           pending="h2 (issue 11 item 2: the gate knows the guard's own orders)")
-        # (b) after a flatten no working order of the account remains that existed before it —
-        # a flatten is what the executor ran as one, or what SPEC §5 says the rule does.
+        # (b) after an account flatten (what SPEC §5 says the rule does, whatever the executor ran)
+        # no working order of the account remains that existed before it. A contract-scoped
+        # flatten (R04 per position, R11) is not held here: its record does not name the contract.
         for rec in w.enforcements[self._flattens_seen:]:
-            if rec["action"] != "flatten" and rec["rule"].split(":")[0] not in self.flatten_rules:
+            if rec["rule"].split(":")[0] not in self.flatten_rules:
                 continue
             # decided no later than confirmation minus the latency (received -> confirmed)
             at = _ts(rec["ts"]) - timedelta(milliseconds=rec.get("latency_ms") or 0)
