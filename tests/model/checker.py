@@ -1,0 +1,293 @@
+"""The checker: holds a running day against the invariants I1–I6 after every step and at quiet.
+
+Truth is the simulator (`/sim/state`: balances, orders, positions, the trade ledger); the daemon is
+read through its status document (the same one `/status` serves), its SQLite file (read-only) and
+the enforcement records it emitted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from model.days import CONTRACTS, MICROS, Day, Step
+from model.world import CANCELLED, WORKING, World
+
+ACCOUNT_WIDE = ("lockout", "cooldown")
+RULE_IDS = {  # lock rows name the rule by id or by config key: accept both
+    "max_contracts": "R01", "max_contracts_per_instrument": "R02", "daily_realized_loss": "R03",
+    "daily_unrealized_loss": "R04", "max_unrealized_profit": "R05", "trade_frequency_limit": "R06",
+    "cooldown_after_loss": "R07", "no_stop_loss_grace": "R08", "session_block_outside": "R09",
+    "auth_loss_guard": "R10", "symbol_blocks": "R11", "trade_management": "R12", "daily_realized_profit": "R13",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    step: int  # index of the step after which it was seen; -1 = at the end
+    message: str
+    pending: str | None = None  # a known defect another branch fixes (reported, the day xfails)
+
+    def __str__(self) -> str:
+        where = "at quiet" if self.step < 0 else f"after step {self.step}"
+        note = f" [known, pending {self.pending}]" if self.pending else ""
+        return f"{self.invariant} {where}: {self.message}{note}"
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _mode(cfg: dict[str, Any]) -> str:
+    return cfg.get("action_mode") or ("alert" if cfg.get("mode") == "alert" else "enforce")
+
+
+def _flattens(rule: str, cfg: dict[str, Any]) -> bool:
+    """SPEC §5: the rules whose action is a flatten (cancel working orders, then close)."""
+    if rule == "max_contracts":
+        return bool(cfg.get("close_all", True))
+    if rule == "daily_unrealized_loss":
+        return cfg.get("scope") == "total"
+    if rule in ("trade_frequency_limit", "cooldown_after_loss"):
+        return bool(cfg.get("flatten_on_trigger", True))
+    return rule in ("daily_realized_loss", "session_block_outside", "auth_loss_guard", "daily_realized_profit")
+
+
+def _rule_key(name: str) -> str:
+    return RULE_IDS.get(name, name)
+
+
+def sim_net_realized(state: dict[str, Any], acct: int) -> float:
+    return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
+                     for t in state["trades"] if t["accountId"] == acct and not t.get("voided")), 2)
+
+
+def sim_lowest_realized(state: dict[str, Any], acct: int) -> float:
+    """The lowest the day's net realized P&L went, fill by fill in the ledger's order."""
+    total = low = 0.0
+    for t in sorted((t for t in state["trades"] if t["accountId"] == acct and not t.get("voided")),
+                    key=lambda t: t["id"]):
+        total += (t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
+        low = min(low, total)
+    return round(low, 2)
+
+
+class Checker:
+    def __init__(self, world: World, day: Day) -> None:
+        self.w = world
+        self.day = day
+        self.checks = 0
+        self.violations: list[Violation] = []
+        self._flattens_seen = 0
+        self._cancels_checked: set[int] = set()
+        self.enforce = {k: v for k, v in day.rules.items() if _mode(v) == "enforce"}
+        self.alert = {k for k, v in day.rules.items() if _mode(v) == "alert"}
+        self.flatten_rules = {RULE_IDS[k] for k, v in self.enforce.items() if _flattens(k, v)}
+
+    def fail(self, inv: str, step: int, msg: str, pending: str | None = None) -> None:
+        v = Violation(inv, step, msg, pending)
+        if all((x.invariant, x.message) != (v.invariant, v.message) for x in self.violations):
+            self.violations.append(v)
+
+    def ok(self) -> None:
+        self.checks += 1
+
+    # -- the whole battery after a step (the world has settled) ------------------------------
+    def after_step(self, i: int, settled: bool) -> None:
+        w = self.w
+        state = w.sim_state()
+        status = w.status()
+        rows = {r["id"]: r for r in status["accounts"]}
+        if not settled:
+            self.fail("I2", i, f"not quiet within the bound (executor busy={w.daemon.executor.busy() if w.daemon else None})")
+        self.i1_pnl(i, state, rows)
+        self.i2_kill_switch(i, state, rows)
+        self.i4_own_orders(i, state)
+        self.i5_durability(i, state, rows)
+        self.i6_honesty(i, state)
+
+    def i1_pnl(self, i: int, state: dict[str, Any], rows: dict[int, Any]) -> None:
+        balances = {a["id"]: a["balance"] for a in state["accounts"]}
+        for acct in self.w.accounts:
+            change = round(balances[acct] - self.w.start_balance[acct], 2)
+            got = rows[acct].get("realized_pnl")
+            self.ok()
+            if got is None or abs(got - change) > 0.005:
+                self.fail("I1", i, f"account {self.w.accounts.index(acct)}: daemon net realized {got} != "
+                                   f"simulator balance change {change}")
+
+    def _exposure(self, state: dict[str, Any], acct: int, contract: str | None = None) -> list[str]:
+        left = [f"position {p['contractId']} x{p['size']}" for p in state["positions"]
+                if p["accountId"] == acct and p["size"] > 0 and contract in (None, p["contractId"])]
+        left += [f"working order {o['id']} ({o['contractId']}, status {o['status']})" for o in state["orders"]
+                 if o["accountId"] == acct and o["status"] in WORKING and contract in (None, o["contractId"])]
+        return left
+
+    def i2_kill_switch(self, i: int, state: dict[str, Any], rows: dict[int, Any]) -> None:
+        for acct in self.w.accounts:
+            for lk in rows[acct].get("locks", []):
+                if lk["kind"] in ACCOUNT_WIDE:
+                    left = self._exposure(state, acct)
+                elif lk["kind"] == "symbol" and lk.get("symbol"):
+                    cid = CONTRACTS.get(lk["symbol"].upper())
+                    left = self._exposure(state, acct, cid) if cid else []
+                else:
+                    continue
+                self.ok()
+                if left:
+                    self.fail("I2", i, f"account {self.w.accounts.index(acct)} locked by {lk['rule']} "
+                                       f"({lk['kind']}) but at quiet: {', '.join(left)}")
+
+    def i4_own_orders(self, i: int, state: dict[str, Any]) -> None:
+        w = self.w
+        # (a) the guard never cancels an order it placed: every cancel it sent names a trader order.
+        for (detail,) in w.db_rows("SELECT detail FROM audit WHERE detail LIKE '%\"call\": \"cancel\"%' "
+                                   "OR detail LIKE '%\"call\":\"cancel\"%'"):
+            import json
+            d = json.loads(detail)
+            oid = d.get("order_id")
+            self.ok()
+            if oid is not None and oid not in w.trader_orders:
+                self.fail("I4", i, f"the guard cancelled order {oid}, which it placed itself",
+                          pending="h2 (issue 11 item 2: the gate knows the guard's own orders)")
+        # (b) after an account flatten (what SPEC §5 says the rule does, whatever the executor ran)
+        # no working order of the account remains that existed before it. A contract-scoped
+        # flatten (R04 per position, R11) is not held here: its record does not name the contract.
+        for rec in w.enforcements[self._flattens_seen:]:
+            if rec["rule"].split(":")[0] not in self.flatten_rules:
+                continue
+            # decided no later than confirmation minus the latency (received -> confirmed)
+            at = _ts(rec["ts"]) - timedelta(milliseconds=rec.get("latency_ms") or 0)
+            for o in state["orders"]:
+                if o["accountId"] == rec["account_id"] and o["status"] in WORKING and _ts(o["creationTimestamp"]) < at:
+                    self.ok()
+                    self.fail("I4", i, f"{rec['rule']} flatten of account {w.accounts.index(o['accountId'])} "
+                                       f"left working order {o['id']} ({o['contractId']})")
+        self._flattens_seen = len(w.enforcements)
+
+    def i5_durability(self, i: int, state: dict[str, Any], rows: dict[int, Any]) -> None:
+        w = self.w
+        on_disk = {(a, r) for a, r in w.db_rows("SELECT account_id, rule FROM locks")}
+        for acct in w.accounts:
+            for lk in rows[acct].get("locks", []):
+                self.ok()
+                if (acct, lk["rule"]) not in on_disk:
+                    self.fail("I5", i, f"lock {lk['rule']} of account {w.accounts.index(acct)} is not on disk")
+                if _rule_key(lk["rule"]) in {_rule_key(n) for n in self.alert}:
+                    self.fail("I5", i, f"alert-mode rule {lk['rule']} locked account {w.accounts.index(acct)}")
+        self._reference(i, state, rows)
+
+    def _reference(self, i: int, state: dict[str, Any], rows: dict[int, Any]) -> None:
+        """A small reference evaluation of SPEC §5 over the simulator's ledger and positions."""
+        w = self.w
+        can_trade = {a["id"]: a["canTrade"] for a in state["accounts"]}
+        for acct in w.accounts:
+            n = w.accounts.index(acct)
+            locks = {_rule_key(lk["rule"]) for lk in rows[acct].get("locks", [])}
+            flat = not self._exposure(state, acct)
+            realized = sim_net_realized(state, acct)
+            r03 = self.enforce.get("daily_realized_loss")
+            if r03 is not None:
+                self.ok()
+                if realized <= -r03["loss_limit"] and (flat or not r03["include_unrealized"]) and "R03" not in locks:
+                    self.fail("I5", i, f"account {n}: realized {realized} <= -{r03['loss_limit']} but no R03 lock")
+                # Realized P&L is not monotonic (a losing fill, then the flatten's winning closes):
+                # a lock is due if the running total over the ledger ever reached the limit.
+                low = sim_lowest_realized(state, acct)
+                if not r03["include_unrealized"] and low > -r03["loss_limit"] and "R03" in locks:
+                    self.fail("I5", i, f"account {n}: R03 locked though realized never went below {low} "
+                                       f"(limit -{r03['loss_limit']})")
+            r13 = self.enforce.get("daily_realized_profit")
+            if r13 is not None:
+                self.ok()
+                if realized >= r13["target"] and "R13" not in locks:
+                    self.fail("I5", i, f"account {n}: realized {realized} >= {r13['target']} but no R13 lock")
+            r10 = self.day.rules.get("auth_loss_guard")
+            if r10 is not None and not can_trade[acct]:
+                self.ok()
+                if "R10" not in locks:
+                    self.fail("I5", i, f"account {n}: canTrade false but no R10 lock")
+            positions = [p for p in state["positions"] if p["accountId"] == acct and p["size"] > 0]
+            r01 = self.enforce.get("max_contracts")
+            if r01 is not None:
+                signed = [p["size"] * (1 if p["type"] == 1 else -1) for p in positions]
+                total = abs(sum(signed)) if r01["count_type"] == "net" else sum(abs(s) for s in signed)
+                self.ok()
+                if total > r01["limit"]:
+                    self.fail("I5", i, f"account {n}: {total} contracts ({r01['count_type']}) open at quiet, "
+                                       f"R01 limit {r01['limit']}")
+            r02 = self.enforce.get("max_contracts_per_instrument")
+            if r02 is not None:
+                for p in positions:
+                    sym = next(s for s, c in CONTRACTS.items() if c == p["contractId"])
+                    limit = r02["limits"].get(sym)
+                    self.ok()
+                    if limit is not None and p["size"] > limit:
+                        self.fail("I5", i, f"account {n}: {sym} x{p['size']} at quiet, R02 limit {limit}")
+            r11 = self.enforce.get("symbol_blocks")
+            if r11 is not None:
+                for sym in r11["blocked_symbols"]:
+                    left = self._exposure(state, acct, CONTRACTS[sym])
+                    self.ok()
+                    if left:
+                        self.fail("I5", i, f"account {n}: blocked symbol {sym} still has {', '.join(left)}")
+
+    def i6_honesty(self, i: int, state: dict[str, Any]) -> None:
+        import json
+
+        orders = {o["id"]: o for o in state["orders"]}
+        for rid, phase, detail in self.w.db_rows(
+                "SELECT id, phase, detail FROM audit WHERE phase IN ('response', 'reconciled')"):
+            if rid in self._cancels_checked:
+                continue
+            d = json.loads(detail)
+            if d.get("call") != "cancel":
+                continue
+            self._cancels_checked.add(rid)
+            oid = d.get("order_id")
+            self.ok()
+            order = orders.get(oid)
+            if order is None or order["status"] != CANCELLED:
+                # 'reconciled' = the order was gone when looked at, and the history then says
+                # cancel_order ok although the broker filled it: issue 11's truthful history.
+                self.fail("I6", i, f"audit says cancel of order {oid} {phase}, simulator has "
+                                   f"{None if order is None else 'status ' + str(order['status'])}",
+                          pending="h2 (issue 11 item 2: truthful history)" if phase == "reconciled" else None)
+
+    # -- around a restart --------------------------------------------------------------------
+    def restart_unchanged(self, i: int, before: dict[int, set[str]], after: dict[int, set[str]],
+                          new_records: list[dict[str, Any]]) -> None:
+        self.ok()
+        for acct in self.w.accounts:
+            if before.get(acct, set()) - after.get(acct, set()):
+                self.fail("I5", i, f"account {self.w.accounts.index(acct)}: locks "
+                                   f"{sorted(before[acct] - after.get(acct, set()))} lost over a restart")
+        for rec in new_records:
+            # Event rules re-firing after a restart (R06 recounting, R07 re-judging a loss) are
+            # issue 11 item 6, fixed on branch h2; anything else a restart does is new.
+            pending = "h2 (issue 11 item 6: restart never re-fires event rules)" \
+                if rec["rule"].split(":")[0] in ("R06", "R07") else None
+            self.fail("I3", i, f"the restart caused an enforcement of its own: {rec['rule']} {rec['action']} "
+                               f"({rec['reason']})", pending=pending)
+
+
+def lock_sets(w: World) -> dict[int, set[str]]:
+    return {r["id"]: {lk["rule"] for lk in r.get("locks", [])} for r in w.status()["accounts"]}
+
+
+def summary(w: World) -> tuple[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]]:
+    """What I3 compares between runs of one day: locks (account, rule, ends) and enforcements
+    (account, rule, action, outcome) — by account index, as ids are the same per seed anyway."""
+    locks = frozenset((w.accounts.index(r["id"]), lk["rule"], lk["ends"])
+                      for r in w.status()["accounts"] for lk in r.get("locks", []))
+    acts = frozenset((w.accounts.index(e["account_id"]), e["rule"], e["action"], e["outcome"])
+                     for e in w.enforcements if e["account_id"] in w.accounts)
+    return locks, acts
+
+
+def describe(steps: list[Step]) -> str:
+    return "\n".join(f"  {n:3d} {s!r}" for n, s in enumerate(steps))
+
+
+__all__ = ["Checker", "Violation", "lock_sets", "summary", "describe", "MICROS"]

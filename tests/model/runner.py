@@ -1,0 +1,102 @@
+"""One day through world and checker; violations shrink to a short replayable step list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.checker import Checker, Violation, describe, lock_sets, summary
+from model.days import Day, shrink
+from model.world import World
+
+DAY_BOUND_S = 240.0  # one generated day, however unlucky, ends within this
+
+
+@dataclass
+class DayResult:
+    day: Day
+    violations: list[Violation]
+    checks: int = 0
+    steps: int = 0
+    restarts: int = 0
+    faults: int = 0
+    seconds: float = 0.0
+    summary: Any = None
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+async def run_day(day: Day, root: Path) -> DayResult:
+    t0 = time.monotonic()
+    world = World(day, root)
+    checker = Checker(world, day)
+    try:
+        await asyncio.wait_for(_drive(world, checker, day), DAY_BOUND_S)
+        result_summary = summary(world)
+    except TimeoutError:
+        checker.fail("I2", -1, f"the day did not end within {DAY_BOUND_S} s")
+        result_summary = None
+    finally:
+        await world.close()
+    return DayResult(day, checker.violations, checker.checks, world.steps_run, world.restarts, world.faults,
+                     time.monotonic() - t0, result_summary)
+
+
+async def _drive(world: World, checker: Checker, day: Day) -> None:
+    await world.start()
+    checker.after_step(-1, await world.settle())
+    for i, step in enumerate(day.steps):
+        if step[0] == "restart":
+            await world.settle()
+            before, n = lock_sets(world), len(world.enforcements)
+            await world.run_step(step)
+            settled = await world.settle()
+            checker.restart_unchanged(i, before, lock_sets(world), world.enforcements[n:])
+        else:
+            await world.run_step(step)
+            settled = await world.settle()
+        checker.after_step(i, settled)
+    await world.trader.fault("clear")
+    checker.after_step(len(day.steps), await world.settle())
+
+
+def run_day_sync(day: Day) -> DayResult:
+    with tempfile.TemporaryDirectory(prefix="rm-model-") as tmp:
+        return asyncio.run(run_day(day, Path(tmp)))
+
+
+def compare_runs(with_restarts: DayResult, without: DayResult) -> list[Violation]:
+    """I3: a restart changes nothing — same locks (rule, expiry class), same enforcements."""
+    if with_restarts.summary is None or without.summary is None:
+        return []
+    out = []
+    (locks_a, acts_a), (locks_b, acts_b) = with_restarts.summary, without.summary
+    if locks_a != locks_b:
+        out.append(Violation("I3", -1, f"locks differ with restarts: only with {sorted(locks_a - locks_b)}, "
+                                       f"only without {sorted(locks_b - locks_a)}"))
+    if acts_a != acts_b:
+        out.append(Violation("I3", -1, f"enforcements differ with restarts: only with {sorted(acts_a - acts_b)}, "
+                                       f"only without {sorted(acts_b - acts_a)}"))
+    return out
+
+
+def report(day: Day, violations: list[Violation], budget: int = 12) -> str:
+    """Shrink against the first violation's invariant and say how to replay it."""
+    target = violations[0].invariant
+
+    def fails(candidate: Day) -> bool:
+        return any(v.invariant == target for v in run_day_sync(candidate).violations)
+
+    small = shrink(day, fails, budget=budget)
+    path = Path(tempfile.gettempdir()) / f"rm-model-seed{day.seed}.json"
+    path.write_text(json.dumps({"seed": day.seed, "steps": small.steps}))
+    return (f"model day seed={day.seed}: {len(violations)} violation(s)\n"
+            + "\n".join(f"  - {v}" for v in violations)
+            + f"\naccounts={day.accounts} syms={day.syms}\nrules={json.dumps(day.rules)}\n"
+            + f"shrunk from {len(day.steps)} to {len(small.steps)} steps (target {target}):\n{describe(small.steps)}\n"
+            + f"replay: RM_MODEL_SEED={day.seed} RM_MODEL_STEPS={path} uv run pytest -p no:cacheprovider "
+              f"tests/model -k replay\n")

@@ -1,0 +1,99 @@
+"""Generated trading days against the real simulator and the real daemon, held against I1–I6.
+
+Short mode (CI): a few fixed seeds (each also run without its restarts, for I3) and two random
+seeds. `RM_MODEL_LONG=1`: at least 200 generated days (`RM_MODEL_DAYS=N` to change). Replay one
+day: `RM_MODEL_SEED=123 uv run pytest tests/model -k replay` (add `RM_MODEL_STEPS=file.json` for a
+shrunk step list the checker printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from model.days import generate_day
+from model.runner import compare_runs, report, run_day_sync
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+FIXED_SEEDS = [5, 7, 39]
+LONG = os.environ.get("RM_MODEL_LONG") == "1"
+
+
+def _judge(day, violations) -> None:
+    """Fail on any violation; a day whose only violations are known defects pending another
+    branch (issue 11, h2) is an xfail that prints the full report."""
+    if not violations:
+        return
+    text = report(day, violations, budget=0 if all(v.pending for v in violations) else 12)
+    if all(v.pending for v in violations):
+        pytest.xfail(text)
+    pytest.fail(text, pytrace=False)
+
+
+@pytest.mark.parametrize("seed", FIXED_SEEDS)
+def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
+    """Seed 39 also holds R01 close_all with resting orders (its revert fails I4)."""
+    day = generate_day(seed, n_steps=24)
+    with_restarts = run_day_sync(day)
+    if not any(s[0] == "restart" for s in day.steps):
+        print(f"seed {seed}: {with_restarts.steps} steps, {with_restarts.checks} checks, {with_restarts.seconds:.1f} s")
+        _judge(day, with_restarts.violations)
+        return
+    without = run_day_sync(day.without_restarts())
+    print(f"seed {seed}: {with_restarts.steps} steps, {with_restarts.restarts} restarts, "
+          f"{with_restarts.faults} faults, {with_restarts.checks + without.checks} checks, "
+          f"{with_restarts.seconds + without.seconds:.1f} s")
+    _judge(day, with_restarts.violations + without.violations + compare_runs(with_restarts, without))
+
+
+def test_day_random_seeds() -> None:
+    seeds = [random.SystemRandom().randrange(1, 10**6) for _ in range(2)]
+    for seed in seeds:
+        day = generate_day(seed, n_steps=20)
+        result = run_day_sync(day)
+        print(f"seed {seed}: {result.steps} steps, {result.checks} checks, {result.seconds:.1f} s")
+        _judge(day, result.violations)
+
+
+@pytest.mark.skipif("RM_MODEL_SEED" not in os.environ, reason="set RM_MODEL_SEED to replay a day")
+def test_day_replay() -> None:
+    seed = int(os.environ["RM_MODEL_SEED"])
+    day = generate_day(seed, n_steps=int(os.environ.get("RM_MODEL_STEPS_N", "24")))
+    if os.environ.get("RM_MODEL_STEPS"):
+        doc = json.loads(Path(os.environ["RM_MODEL_STEPS"]).read_text())
+        day = day.with_steps([tuple(s) for s in doc["steps"]])
+    result = run_day_sync(day)
+    print(f"seed {seed}: {result.steps} steps, {result.checks} checks, {result.seconds:.1f} s")
+    if result.violations:
+        pytest.fail("\n".join(str(v) for v in result.violations), pytrace=False)
+
+
+@pytest.mark.skipif(not LONG, reason="RM_MODEL_LONG=1 runs the long mode")
+@pytest.mark.timeout(14 * 3600)
+def test_day_long_run() -> None:
+    days = int(os.environ.get("RM_MODEL_DAYS", "200"))
+    base = int(os.environ.get("RM_MODEL_BASE_SEED", "1000"))
+    t0 = time.monotonic()
+    totals = {"days": 0, "steps": 0, "restarts": 0, "faults": 0, "checks": 0, "violations": 0,
+              "known_pending": 0, "days_with_known_pending": 0}
+    failures = []
+    for seed in range(base, base + days):
+        result = run_day_sync(generate_day(seed, n_steps=30))
+        totals["days"] += 1
+        for k in ("steps", "restarts", "faults", "checks"):
+            totals[k] += getattr(result, k)
+        new = [v for v in result.violations if not v.pending]
+        totals["violations"] += len(new)
+        totals["known_pending"] += len(result.violations) - len(new)
+        totals["days_with_known_pending"] += len(result.violations) > len(new)
+        if new:
+            failures.append((seed, [str(v) for v in new]))
+        print(f"seed {seed}: {len(result.violations)} violation(s) {json.dumps(totals)} "
+              f"{time.monotonic() - t0:.0f} s", flush=True)
+    print(f"long run: {json.dumps(totals)} in {time.monotonic() - t0:.0f} s")
+    assert not failures, "\n".join(f"RM_MODEL_SEED={s}: {v}" for s, v in failures)
