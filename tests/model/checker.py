@@ -27,12 +27,10 @@ class Violation:
     invariant: str
     step: int  # index of the step after which it was seen; -1 = at the end
     message: str
-    pending: str | None = None  # a known defect another branch fixes (reported, the day xfails)
 
     def __str__(self) -> str:
         where = "at quiet" if self.step < 0 else f"after step {self.step}"
-        note = f" [known, pending {self.pending}]" if self.pending else ""
-        return f"{self.invariant} {where}: {self.message}{note}"
+        return f"{self.invariant} {where}: {self.message}"
 
 
 def _ts(text: str) -> datetime:
@@ -85,8 +83,8 @@ class Checker:
         self.alert = {k for k, v in day.rules.items() if _mode(v) == "alert"}
         self.flatten_rules = {RULE_IDS[k] for k, v in self.enforce.items() if _flattens(k, v)}
 
-    def fail(self, inv: str, step: int, msg: str, pending: str | None = None) -> None:
-        v = Violation(inv, step, msg, pending)
+    def fail(self, inv: str, step: int, msg: str) -> None:
+        v = Violation(inv, step, msg)
         if all((x.invariant, x.message) != (v.invariant, v.message) for x in self.violations):
             self.violations.append(v)
 
@@ -149,8 +147,7 @@ class Checker:
             oid = d.get("order_id")
             self.ok()
             if oid is not None and oid not in w.trader_orders:
-                self.fail("I4", i, f"the guard cancelled order {oid}, which it placed itself",
-                          pending="h2 (issue 11 item 2: the gate knows the guard's own orders)")
+                self.fail("I4", i, f"the guard cancelled order {oid}, which it placed itself")
         # (b) after an account flatten (what SPEC §5 says the rule does, whatever the executor ran)
         # no working order of the account remains that existed before it. A contract-scoped
         # flatten (R04 per position, R11) is not held here: its record does not name the contract.
@@ -249,11 +246,10 @@ class Checker:
             self.ok()
             order = orders.get(oid)
             if order is None or order["status"] != CANCELLED:
-                # 'reconciled' = the order was gone when looked at, and the history then says
-                # cancel_order ok although the broker filled it: issue 11's truthful history.
+                # 'reconciled' = the order was gone when looked at; a history that then says
+                # cancel_order ok although the broker filled it is untrue (issue 11 item 4).
                 self.fail("I6", i, f"audit says cancel of order {oid} {phase}, simulator has "
-                                   f"{None if order is None else 'status ' + str(order['status'])}",
-                          pending="h2 (issue 11 item 2: truthful history)" if phase == "reconciled" else None)
+                                   f"{None if order is None else 'status ' + str(order['status'])}")
 
     # -- around a restart --------------------------------------------------------------------
     def restart_unchanged(self, i: int, before: dict[int, set[str]], after: dict[int, set[str]],
@@ -263,13 +259,9 @@ class Checker:
             if before.get(acct, set()) - after.get(acct, set()):
                 self.fail("I5", i, f"account {self.w.accounts.index(acct)}: locks "
                                    f"{sorted(before[acct] - after.get(acct, set()))} lost over a restart")
-        for rec in new_records:
-            # Event rules re-firing after a restart (R06 recounting, R07 re-judging a loss) are
-            # issue 11 item 6, fixed on branch h2; anything else a restart does is new.
-            pending = "h2 (issue 11 item 6: restart never re-fires event rules)" \
-                if rec["rule"].split(":")[0] in ("R06", "R07") else None
+        for rec in new_records:  # e.g. R06 recounting or R07 re-judging a trade already handled
             self.fail("I3", i, f"the restart caused an enforcement of its own: {rec['rule']} {rec['action']} "
-                               f"({rec['reason']})", pending=pending)
+                               f"({rec['reason']})")
 
 
 def lock_sets(w: World) -> dict[int, set[str]]:

@@ -25,14 +25,10 @@ LONG = os.environ.get("RM_MODEL_LONG") == "1"
 
 
 def _judge(day, violations) -> None:
-    """Fail on any violation; a day whose only violations are known defects pending another
-    branch (issue 11, h2) is an xfail that prints the full report."""
+    """Fail on any violation, with the seed, the shrunk steps and the replay command."""
     if not violations:
         return
-    text = report(day, violations, budget=0 if all(v.pending for v in violations) else 12)
-    if all(v.pending for v in violations):
-        pytest.xfail(text)
-    pytest.fail(text, pytrace=False)
+    pytest.fail(report(day, violations, budget=12), pytrace=False)
 
 
 @pytest.mark.parametrize("seed", FIXED_SEEDS)
@@ -79,20 +75,16 @@ def test_day_long_run() -> None:
     days = int(os.environ.get("RM_MODEL_DAYS", "200"))
     base = int(os.environ.get("RM_MODEL_BASE_SEED", "1000"))
     t0 = time.monotonic()
-    totals = {"days": 0, "steps": 0, "restarts": 0, "faults": 0, "checks": 0, "violations": 0,
-              "known_pending": 0, "days_with_known_pending": 0}
+    totals = {"days": 0, "steps": 0, "restarts": 0, "faults": 0, "checks": 0, "violations": 0}
     failures = []
     for seed in range(base, base + days):
         result = run_day_sync(generate_day(seed, n_steps=30))
         totals["days"] += 1
         for k in ("steps", "restarts", "faults", "checks"):
             totals[k] += getattr(result, k)
-        new = [v for v in result.violations if not v.pending]
-        totals["violations"] += len(new)
-        totals["known_pending"] += len(result.violations) - len(new)
-        totals["days_with_known_pending"] += len(result.violations) > len(new)
-        if new:
-            failures.append((seed, [str(v) for v in new]))
+        totals["violations"] += len(result.violations)
+        if result.violations:
+            failures.append((seed, [str(v) for v in result.violations]))
         print(f"seed {seed}: {len(result.violations)} violation(s) {json.dumps(totals)} "
               f"{time.monotonic() - t0:.0f} s", flush=True)
     print(f"long run: {json.dumps(totals)} in {time.monotonic() - t0:.0f} s")
