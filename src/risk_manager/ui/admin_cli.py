@@ -32,7 +32,7 @@ from risk_manager.ui.admin_support import (
     require_local_password,
     rule_id,
     rule_key,
-    parse_until,
+    until_option,
     resolve_account,
     rule_mode,
 )
@@ -186,13 +186,7 @@ def _apply_rule_edit(config_dir: Path, url: str | None, now: bool, edit: Any) ->
     looser = looser_changes(old, new)
     reset = f"{new.trading_day.reset_time} {new.trading_day.timezone}"
     if token:
-        try:
-            client.admin(token, "reload")
-            client.admin(token, "apply-pending")
-        except (DaemonError, DaemonUnreachable) as exc:
-            fail(f"saved, but the daemon did not apply it now: {exc}. It applies at the next reset ({reset}).")
-        finally:
-            client.logout(token)
+        _apply_now(client, token, f"the next reset ({reset})")
         typer.echo("Applied now (admin password given with --now).")
     elif looser:
         what = ", ".join(f"{c.rule}.{c.key}: {number(c.old)} → {number(c.new)}" if c.key
@@ -357,13 +351,7 @@ def accounts_remove(account: Annotated[str, typer.Argument(help="Account name or
         fail(exc.render())
     typer.echo(result.message)
     if token:
-        try:
-            client.admin(token, "reload")
-            client.admin(token, "apply-pending")
-        except (DaemonError, DaemonUnreachable) as exc:
-            fail(f"saved, but the daemon did not apply it now: {exc}. It applies at the next reset.")
-        finally:
-            client.logout(token)
+        _apply_now(client, token, "the next reset")
         typer.echo("Applied now (admin password given with --now): the daemon no longer guards it.")
     elif result.changed:
         typer.echo("Removing an account loosens the protection: the running daemon keeps guarding it "
@@ -438,6 +426,18 @@ async def _gateway_accounts(api_url: str, username: str, api_key: str, timeout: 
         fail(f"cannot reach the gateway at {api_url}: {exc}")
 
 
+def _apply_now(client: DaemonClient, token: str, later: str) -> None:
+    """--now: the daemon reloads the saved config and applies it at once (then logs out); a clear
+    failure that says when it applies otherwise."""
+    try:
+        client.admin(token, "reload")
+        client.admin(token, "apply-pending")
+    except (DaemonError, DaemonUnreachable) as exc:
+        fail(f"saved, but the daemon did not apply it now: {exc}. It applies at {later}.")
+    finally:
+        client.logout(token)
+
+
 # --- lock / unlock -------------------------------------------------------------------------
 @app.command("lock")
 def lock(
@@ -448,8 +448,6 @@ def lock(
     config: ConfigOpt = None, url: UrlOpt = None,
 ) -> None:
     """Lock an account now: positions closed, orders cancelled, trading blocked."""
-    from datetime import UTC, datetime
-
     if until and until_reset:
         fail("give either --until or --until-reset, not both")
     config_dir = config_dir_or_default(config)
@@ -457,12 +455,7 @@ def lock(
     doc = daemon_status(client)
     acct = resolve_account(doc, account)
     tz = zone(doc.get("timezone"))
-    until_at = None
-    if until:
-        try:
-            until_at = parse_until(until, datetime.now(UTC), tz)
-        except ValueError as exc:
-            fail(str(exc))
+    until_at = until_option(until, tz)
     lock_doc = admin_command(client, "lock", {"account_id": acct["id"], "until": until_at.isoformat() if until_at else None,
                                               "until_reset": until_at is None, "reason": reason})
     end = lock_end_text(lock_doc, tz) if isinstance(lock_doc, dict) else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -201,6 +201,17 @@ def parse_until(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if until <= now:
         raise ValueError(f"--until {text!r} is in the past")
     return until
+
+
+def until_option(text: str | None, tz: ZoneInfo) -> datetime | None:
+    """The --until option read with `parse_until` from now; None when not given, a clear failure
+    when it cannot be read."""
+    if not text:
+        return None
+    try:
+        return parse_until(text, datetime.now(UTC), tz)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def key_settings(block: BaseModel) -> str:

@@ -6,14 +6,13 @@ No admin password: a lock only tightens protection. Until the next daily reset b
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from risk_manager.ui.admin_support import (
-    config_dir_or_default, daemon_status, daemon_url, fail, parse_until, resolve_account,
+    config_dir_or_default, daemon_status, daemon_url, fail, resolve_account, until_option,
 )
 from risk_manager.ui.daemon_client import DaemonClient, DaemonError, DaemonUnreachable
 from risk_manager.ui.format import local_time, zone
@@ -37,12 +36,7 @@ def lock(
     doc = daemon_status(client)
     acct = _pick_account(doc, account)
     tz = zone(doc.get("timezone"))
-    until_at = None
-    if until:
-        try:
-            until_at = parse_until(until, datetime.now(UTC), tz)
-        except ValueError as exc:
-            fail(str(exc))
+    until_at = until_option(until, tz)
     label = f"{acct.get('name') or acct['id']} ({acct['id']})"
     end = f"until {local_time(until_at, tz, '%a %H:%M %Z')}" if until_at else "until the next reset"
     if not yes and not typer.confirm(
