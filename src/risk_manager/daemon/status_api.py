@@ -538,14 +538,10 @@ class StatusAPI:
         if until_raw is not None:
             if until_reset:
                 return _error(400, "give either 'until' or 'until_reset', not both")
-            try:
-                until = datetime.fromisoformat(str(until_raw))
-            except ValueError:
-                return _error(400, f"'until' is not an ISO-8601 time: {until_raw!r}")
-            if until.tzinfo is None:
-                return _error(400, "'until' needs a timezone offset (e.g. 2026-11-21T16:00:00-06:00)")
-            if until <= self._clock.now():
-                return _error(400, f"'until' is in the past: {until.isoformat()}")
+            parsed = self._future_time(until_raw)
+            if isinstance(parsed, web.Response):
+                return parsed
+            until = parsed
         reason = body.get("reason") or "manual lock by admin"
         if not isinstance(reason, str):
             return _error(400, "'reason' must be text")
@@ -553,6 +549,18 @@ class StatusAPI:
             request, "lock",
             self._provider.admin_lock(account_id, until, until_reset, reason.strip(), by),
         )
+
+    def _future_time(self, raw: Any) -> datetime | web.Response:
+        """A lock's 'until': an ISO-8601 time with an offset that lies in the future, else a 400."""
+        try:
+            until = datetime.fromisoformat(str(raw))
+        except ValueError:
+            return _error(400, f"'until' is not an ISO-8601 time: {raw!r}")
+        if until.tzinfo is None:
+            return _error(400, "'until' needs a timezone offset (e.g. 2026-11-21T16:00:00-06:00)")
+        if until <= self._clock.now():
+            return _error(400, f"'until' is in the past: {until.isoformat()}")
+        return until
 
     async def _unlock(self, request: web.Request) -> web.Response:
         checked = await self._account_request(request)
@@ -605,14 +613,10 @@ class StatusAPI:
             return account_id
         until: datetime | None = None
         if body.get("until") is not None:
-            try:
-                until = datetime.fromisoformat(str(body["until"]))
-            except ValueError:
-                return _error(400, f"'until' is not an ISO-8601 time: {body['until']!r}")
-            if until.tzinfo is None:
-                return _error(400, "'until' needs a timezone offset (e.g. 2026-11-21T16:00:00-06:00)")
-            if until <= self._clock.now():
-                return _error(400, f"'until' is in the past: {until.isoformat()}")
+            parsed = self._future_time(body["until"])
+            if isinstance(parsed, web.Response):
+                return parsed
+            until = parsed
         reason = body.get("reason") or "Done for the day (self-lock by the trader)"
         if not isinstance(reason, str) or not reason.strip():
             return _error(400, "'reason' must be text")
