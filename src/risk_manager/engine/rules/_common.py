@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from risk_manager.engine.actions import (
@@ -12,6 +14,7 @@ from risk_manager.engine.actions import (
     Lock,
     LockEnd,
     LockKind,
+    PartialClose,
     SetLock,
 )
 from risk_manager.engine.context import RuleContext
@@ -80,6 +83,30 @@ def positions_to_check(event: Event | None, state: AccountState) -> list[Positio
         pos = state.positions.get(event.contract_id or "")
         return [pos] if pos is not None else []
     return [state.positions[c] for c in sorted(state.positions)]
+
+
+def weight(ctx: RuleContext, contract_id: str) -> float:
+    """What one contract counts towards a contract limit: a micro counts `micro_weight`."""
+    return ctx.config.micro_weight if ctx.catalog.is_micro(contract_id) else 1.0
+
+
+def reduce_largest_first(ctx: RuleContext, account_id: int, positions: Iterable[tuple[str, PositionState]],
+                         excess: float, reason: str) -> list[Action]:
+    """Close or partial-close the largest (weighted) positions first, ties in contract order,
+    until `excess` weighted contracts are gone."""
+    actions: list[Action] = []
+    for cid, pos in sorted(positions, key=lambda kv: (-kv[1].size * weight(ctx, kv[0]), kv[0])):
+        if excess <= 1e-9:
+            break
+        w = weight(ctx, cid)
+        cut = min(pos.size, math.ceil(round(excess / w, 6)))
+        why = f"{reason}: reducing {symbol_label(ctx, cid)} by {cut}"
+        if cut >= pos.size:
+            actions.append(ClosePosition(account_id, cid, ctx.rule_id, why))
+        else:
+            actions.append(PartialClose(account_id, cid, cut, ctx.rule_id, why))
+        excess -= cut * w
+    return actions
 
 
 def finish(ctx: RuleContext, account_id: int, actions: list[Action], reason: str) -> list[Action]:

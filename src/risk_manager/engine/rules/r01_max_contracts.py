@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
-from risk_manager.engine.actions import Action, ClosePosition, PartialClose
+from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import finish, flatten, symbol_label
+from risk_manager.engine.rules._common import finish, flatten, reduce_largest_first, weight
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
 TRIGGERS = frozenset({EventKind.POSITION})
-
-
-def weight(ctx: RuleContext, contract_id: str) -> float:
-    return ctx.config.micro_weight if ctx.catalog.is_micro(contract_id) else 1.0
 
 
 def contract_count(state: AccountState, ctx: RuleContext) -> float:
@@ -49,17 +44,5 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         if cfg.count_type == "net":  # only the side that makes up the net reduces it
             side = 1 if sum(p.signed_size * weight(ctx, c) for c, p in items) > 0 else -1
             items = [(c, p) for c, p in items if p.direction == side]
-        ranked = sorted(items, key=lambda kv: (-kv[1].size * weight(ctx, kv[0]), kv[0]))
-        for cid, pos in ranked:
-            if excess <= 1e-9:
-                break
-            w = weight(ctx, cid)
-            cut = min(pos.size, math.ceil(round(excess / w, 6)))
-            label = symbol_label(ctx, cid)
-            why = f"{reason}: reducing {label} by {cut}"
-            if cut >= pos.size:
-                actions.append(ClosePosition(acct, cid, ctx.rule_id, why))
-            else:
-                actions.append(PartialClose(acct, cid, cut, ctx.rule_id, why))
-            excess -= cut * w
+        actions = reduce_largest_first(ctx, acct, items, excess, reason)
     return finish(ctx, acct, actions, reason)

@@ -9,12 +9,11 @@ the rule does not judge.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
-from risk_manager.engine.actions import Action, CancelOrder, ClosePosition, PartialClose
+from risk_manager.engine.actions import Action, CancelOrder
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import finish, symbol_label
+from risk_manager.engine.rules._common import finish, reduce_largest_first, weight
 from risk_manager.engine.state import AccountState
 from risk_manager.events import STOP_ORDER_TYPES, Event, EventKind, Order, OrderSide
 
@@ -27,10 +26,6 @@ def day_start_balance(state: AccountState) -> float | None:
     balance − realized on the fly: the balance update lags a fill, so that figure jumps by the
     fill's P&L until it arrives."""
     return state.firm.start_of_day
-
-
-def weight(ctx: RuleContext, contract_id: str) -> float:
-    return ctx.config.micro_weight if ctx.catalog.is_micro(contract_id) else 1.0
 
 
 def held(state: AccountState, ctx: RuleContext) -> float:
@@ -86,17 +81,5 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         return []
     reason = base.format(f"{_fmt(total)} contracts held")
     # Reduce the largest positions first until the count is within the allowance.
-    excess = total - allowed
-    actions: list[Action] = []
-    for cid, pos in sorted(state.positions.items(), key=lambda kv: (-kv[1].size * weight(ctx, kv[0]), kv[0])):
-        if excess <= 1e-9:
-            break
-        w = weight(ctx, cid)
-        cut = min(pos.size, math.ceil(round(excess / w, 6)))
-        why = f"{reason}: reducing {symbol_label(ctx, cid)} by {cut}"
-        if cut >= pos.size:
-            actions.append(ClosePosition(acct, cid, ctx.rule_id, why))
-        else:
-            actions.append(PartialClose(acct, cid, cut, ctx.rule_id, why))
-        excess -= cut * w
+    actions = reduce_largest_first(ctx, acct, state.positions.items(), total - allowed, reason)
     return finish(ctx, acct, actions, reason)
