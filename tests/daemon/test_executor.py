@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from risk_manager.clock import SystemClock
 from risk_manager.daemon.adapters import GatewayBroker
-from risk_manager.enforcement.executor import Executor, ExecutorSettings
 from risk_manager.engine.actions import (
     CancelOrder,
     ClosePosition,
@@ -19,35 +17,17 @@ from risk_manager.engine.actions import (
     LockKind,
     SetLock,
 )
-from risk_manager.gateway.rest import GatewayRest
-from risk_manager.sim import Simulator
-from risk_manager.store import Store
 from e2e.helpers import BUY, LIMIT, MNQ, MES, SELL, Trader, wait_for
+from daemon.executor_rig import FAST, executor_rig
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def rig(tmp_path):
-    sim = Simulator(accounts=2, speed=0.0)
-    api = await sim.start()
-    rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
-    store = Store(tmp_path / "rm.db")
     outcomes: list[dict] = []
-    executor = Executor(GatewayBroker(rest), store, SystemClock(),
-                        settings=ExecutorSettings(call_timeout_s=2.0, backoff_s=(0.05, 0.1, 0.2)),
-                        on_outcome=outcomes.append)
-    trader = Trader(api)
-    await trader.login()
-    try:
-        yield sim, trader, executor, store, outcomes
-    finally:
-        await executor.drain(5)
-        await executor.close()
-        await trader.close()
-        await rest.close()
-        store.close()
-        await sim.stop()
+    async with executor_rig(tmp_path, accounts=2, settings=FAST, on_outcome=outcomes.append) as r:
+        yield r.sim, r.trader, r.executor, r.store, outcomes
 
 
 def _lock(account: int) -> Lock:
@@ -162,10 +142,6 @@ async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_pat
     """The kill switch's cancel begins its broker call on the first event-loop turn after
     `submit` (every extra turn queues it behind all ready hub frames): no wrapper task awaiting
     the mutation, no `wait_for` task around the call."""
-    sim = Simulator(accounts=1, speed=0.0)
-    api = await sim.start()
-    rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
-    store = Store(tmp_path / "rm.db")
     turns = 0
     started: list[int] = []
 
@@ -175,10 +151,8 @@ async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_pat
             await super().cancel_order(account_id, order_id)
 
     outcomes: list[dict] = []
-    executor = Executor(WatchedBroker(rest), store, SystemClock(), on_outcome=outcomes.append)
-    trader = Trader(api)
-    await trader.login()
-    try:
+    async with executor_rig(tmp_path, broker=WatchedBroker, on_outcome=outcomes.append) as rig:
+        sim, trader, executor = rig.sim, rig.trader, rig.executor
         account = sim.info()["accounts"][0]
         await trader.price(MNQ, 20000.0)
         placed = await trader.place(account, MNQ, BUY, 1, type=LIMIT, limitPrice=19000.0)
@@ -190,13 +164,6 @@ async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_pat
         await wait_for(lambda: _no_orders(trader, account), what="order cancelled")
         await executor.drain(5)
         assert [o["outcome"] for o in outcomes] == ["ok"]
-    finally:
-        await executor.drain(5)
-        await executor.close()
-        await trader.close()
-        await rest.close()
-        store.close()
-        await sim.stop()
 
 
 async def _no_orders(trader: Trader, account: int) -> bool:

@@ -8,48 +8,30 @@ import pytest
 
 from risk_manager.clock import SystemClock
 from risk_manager.config.models import RiskConfig
-from risk_manager.daemon.adapters import EngineOwnOrders, GatewayBroker
-from risk_manager.enforcement.executor import Executor, ExecutorSettings
+from risk_manager.daemon.adapters import EngineOwnOrders
 from risk_manager.engine.actions import Flatten, PlaceStop
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.engine.own_orders import GUARD_TAG_PREFIX
-from risk_manager.gateway.rest import GatewayRest
-from risk_manager.sim import Simulator
-from risk_manager.store import Store
-from e2e.helpers import BUY, LIMIT, MES, MNQ, SELL, Trader, wait_for
+from e2e.helpers import BUY, LIMIT, MES, MNQ, SELL, wait_for
+from daemon.executor_rig import FAST, executor_rig
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def rig(tmp_path):
-    sim = Simulator(accounts=1, speed=0.0)
-    api = await sim.start()
-    rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
-    store = Store(tmp_path / "rm.db")
     engine = RiskEngine(RiskConfig.model_validate({"rules": {}}), ContractCatalog([]))
     saved: list = []
 
     def save() -> None:
         records = engine.take_records()
-        store.save_engine_records(records)
+        r.store.save_engine_records(records)
         saved.extend(records)
 
-    executor = Executor(GatewayBroker(rest), store, SystemClock(),
-                        settings=ExecutorSettings(call_timeout_s=2.0, backoff_s=(0.05, 0.1, 0.2)),
-                        own_orders=EngineOwnOrders(engine, SystemClock(), save))
-    trader = Trader(api)
-    await trader.login()
-    try:
-        yield sim, trader, executor, store, engine
-    finally:
-        await executor.drain(5)
-        await executor.close()
-        await trader.close()
-        await rest.close()
-        store.close()
-        await sim.stop()
+    async with executor_rig(tmp_path, settings=FAST,
+                            own_orders=EngineOwnOrders(engine, SystemClock(), save)) as r:
+        yield r.sim, r.trader, r.executor, r.store, engine
 
 
 async def test_flatten_never_cancels_an_own_close_restored_after_a_restart(rig):
