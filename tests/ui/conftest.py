@@ -57,3 +57,14 @@ def live_api(bg_loop, config_dir):
     bg_loop.run(api.start())
     yield api, daemon
     bg_loop.run(api.stop())
+
+
+@pytest.fixture
+async def served():
+    """A StatusAPI with an in-memory daemon behind it, on the test's own event loop (Pilot tests)."""
+    daemon = InMemoryDaemon()
+    api = StatusAPI(daemon, port=0)
+    daemon.api = api
+    await api.start()
+    yield api, daemon
+    await api.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import pytest
 from textual.widgets.data_table import CellDoesNotExist
 
 from risk_manager.clock import ManualClock
@@ -24,16 +23,6 @@ async def wait_for(pilot, cond, timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"not within {timeout} s")
         await pilot.pause(0.02)
-
-
-@pytest.fixture
-async def served():
-    daemon = InMemoryDaemon()
-    api = StatusAPI(daemon, port=0)
-    daemon.api = api
-    await api.start()
-    yield api, daemon
-    await api.stop()
 
 
 def banner_shown(app) -> bool:

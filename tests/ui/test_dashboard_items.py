@@ -3,25 +3,12 @@ daemon behind it sends /status documents shaped like the real daemon's, docs/sta
 
 from __future__ import annotations
 
-import pytest
-
 from risk_manager.clock import ManualClock
-from risk_manager.daemon.status_api import StatusAPI
 from risk_manager.ui.dashboard import DashboardApp
 from risk_manager.ui.history_view import HistoryDetail
 from risk_manager.ui.pnl_chart import render_pnl_chart
-from status_fakes import T0, InMemoryDaemon
+from status_fakes import T0
 from test_dashboard import SIZE, banner_shown, wait_for
-
-
-@pytest.fixture
-async def served():
-    daemon = InMemoryDaemon()
-    api = StatusAPI(daemon, port=0)
-    daemon.api = api
-    await api.start()
-    yield api, daemon
-    await api.stop()
 
 
 def cell(app, table: str, row: str, column: str) -> str:

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from risk_manager.daemon.status_api import StatusAPI
 from risk_manager.ui.dashboard import DashboardApp
-from status_fakes import InMemoryDaemon
 from ui.test_dashboard import SIZE, banner_shown, banner_text, wait_for
-
-
-@pytest.fixture
-async def served():
-    daemon = InMemoryDaemon()
-    api = StatusAPI(daemon, port=0)
-    daemon.api = api
-    await api.start()
-    yield api, daemon
-    await api.stop()
 
 
 async def test_reduce_only_banner(served):
