@@ -2,7 +2,7 @@
 
 It speaks just enough REST and SignalR to let a test inject exact frames, splits, pings, closes and
 HTTP faults (401/429/500/timeouts) — things the full simulator does not let us aim precisely.
-Also `until`, the bounded wait the gateway tests share.
+Also `until`, the bounded wait the gateway tests share, and `start_hub`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ async def until(predicate, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.01)
+
+
+async def start_hub(hub: Any, hubs: list) -> Any:
+    """Start a hub client, noted in the `hubs` fixture's list (which stops it), and wait until it is
+    connected."""
+    hubs.append(hub)
+    await hub.start()
+    assert await hub.wait_connected(5), hub.snapshot()
+    return hub
 
 
 def make_jwt(exp: float, sub: str = "user") -> str:

@@ -9,9 +9,9 @@ import json
 import pytest
 from structlog.testing import capture_logs
 
-from gw_fake_server import FakeGateway, until
+from gw_fake_server import FakeGateway, start_hub, until
 from risk_manager.gateway import signalr_protocol as sp
-from risk_manager.gateway.hub import HubClient, HubState, UserHub
+from risk_manager.gateway.hub import HubState, UserHub
 
 ORDER = {"id": 3425270858, "accountId": 7, "contractId": "CON.F.US.MNQ.U26", "status": 1, "type": 1,
          "side": 0, "size": 1, "limitPrice": 19000.0}
@@ -35,24 +35,9 @@ class Recorder:
                     on_reconnected=lambda: self.log.append("reconnected"))
 
 
-@pytest.fixture
-async def hubs():
-    started: list[HubClient] = []
-    yield started
-    for hub in started:
-        await hub.stop()
-
-
-async def start(hub: HubClient, hubs: list) -> HubClient:
-    hubs.append(hub)
-    await hub.start()
-    assert await hub.wait_connected(5), hub.snapshot()
-    return hub
-
-
 async def test_deeply_nested_record_is_skipped_and_the_feed_goes_on(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
     (conn,) = fake.live()
     await conn.ws.send_str("[" * 100_000 + "]" * 100_000 + sp.RS)
     # Depths around the recursion limit: some parse and then fail deeper (decoding, logging them).
@@ -69,7 +54,7 @@ async def test_deeply_nested_record_is_skipped_and_the_feed_goes_on(fake, hubs):
 
 async def test_a_dying_hub_task_is_visible_and_the_hub_reconnects_at_once(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
 
     def broken(*args: object) -> None:  # a bug in the dispatch loop (once), not something a record can do
         del hub._handle_record
@@ -91,7 +76,7 @@ async def test_a_dying_hub_task_is_visible_and_the_hub_reconnects_at_once(fake, 
 
 async def test_failed_state_is_shown_while_the_connection_is_replaced(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, **SLOW_BACKOFF, **rec.kw()), hubs)
     seen: list[str] = []
     hub.on_disconnected = lambda reason: seen.append(hub.state.value)
 
@@ -107,7 +92,7 @@ async def test_failed_state_is_shown_while_the_connection_is_replaced(fake, hubs
 
 async def test_record_without_separator_over_the_limit_is_dropped_and_the_connection_recycled(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=64 * 1024,
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=64 * 1024,
                               **SLOW_BACKOFF, **rec.kw()), hubs)
     (conn,) = fake.live()
     await conn.ws.send_str(GOOD + '{"type":1,"target":"GatewayUserOrder","arguments":["')  # a good one first
@@ -124,7 +109,7 @@ async def test_record_without_separator_over_the_limit_is_dropped_and_the_connec
 
 async def test_complete_oversized_record_is_dropped_but_its_neighbours_are_handled(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=8 * 1024,
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=8 * 1024,
                               **SLOW_BACKOFF, **rec.kw()), hubs)
     huge = sp.encode(sp.invocation("GatewayUserOrder", [{"action": 1, "data": dict(ORDER, customTag="t" * 10_000)}]))
     second = sp.encode(sp.invocation("GatewayUserOrder", [{"action": 1, "data": dict(ORDER, id=5)}]))
@@ -136,7 +121,7 @@ async def test_complete_oversized_record_is_dropped_but_its_neighbours_are_handl
 
 async def test_frame_over_the_transport_limit_recycles_the_connection(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=4096, max_frame_bytes=64 * 1024,
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, max_record_bytes=4096, max_frame_bytes=64 * 1024,
                               **SLOW_BACKOFF, **rec.kw()), hubs)
     await fake.send(GOOD * 1000)  # ~170 KB of good records in one frame: over the frame limit
     await until(lambda: "reconnected" in rec.log, timeout=3.0)

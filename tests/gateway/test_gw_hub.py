@@ -8,7 +8,7 @@ import json
 import pytest
 from structlog.testing import capture_logs
 
-from gw_fake_server import FakeGateway, until
+from gw_fake_server import FakeGateway, start_hub, until
 from risk_manager.events import EventKind
 from risk_manager.gateway import signalr_protocol as sp
 from risk_manager.gateway.hub import HubClient, HubInvocationError, HubState, MarketHub, UserHub, hub_ws_url
@@ -45,21 +45,6 @@ class Recorder:
         )
 
 
-@pytest.fixture
-async def hubs():
-    started: list[HubClient] = []
-    yield started
-    for hub in started:
-        await hub.stop()
-
-
-async def start(hub: HubClient, hubs: list) -> HubClient:
-    hubs.append(hub)
-    await hub.start()
-    assert await hub.wait_connected(5), hub.snapshot()
-    return hub
-
-
 def test_ws_url_mapping():
     assert str(hub_ws_url("https://rtc.topstepx.com/hubs/user", "a.b+c")) == "wss://rtc.topstepx.com/hubs/user?access_token=a.b%2Bc"
     assert str(hub_ws_url("http://127.0.0.1:5/hubs/market", "t")) == "ws://127.0.0.1:5/hubs/market?access_token=t"
@@ -69,7 +54,7 @@ def test_ws_url_mapping():
 
 async def test_user_hub_subscribes_and_decodes_split_and_batched_frames(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7, 3], **FAST, **rec.kw()), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7, 3], **FAST, **rec.kw()), hubs)
     (conn,) = fake.live("/hubs/user")
     assert conn.token == rec.tokens[-1] and rec.log == ["connected"]
     targets = [(m["target"], m["arguments"]) for m in conn.invocations]
@@ -106,7 +91,7 @@ async def test_user_hub_subscribes_and_decodes_split_and_batched_frames(fake, hu
 
 async def test_invocations_complete_fail_and_time_out(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(HubClient(f"{fake.base}/hubs/user", rec.token, **FAST), hubs)
+    hub = await start_hub(HubClient(f"{fake.base}/hubs/user", rec.token, **FAST), hubs)
     assert await hub.invoke("Anything", 1, 2) is None
     fake.invocation_errors["Broken"] = "Method does not exist"
     with pytest.raises(HubInvocationError, match="does not exist"):
@@ -129,7 +114,7 @@ async def test_client_pings_and_survives_malformed_input(fake, hubs):
         if len(bad_consumer) == 1:
             raise RuntimeError("consumer bug")
 
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, ping_interval=0.05, on_event=on_event, **FAST), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, ping_interval=0.05, on_event=on_event, **FAST), hubs)
     (conn,) = fake.live()
     await until(lambda: sum(1 for m in conn.invocations if m.get("type") == 6) >= 2)
     bad = ["not json", json.dumps([1, 2]), json.dumps(user_event("GatewayUserOrder", {"id": 1})),
@@ -141,7 +126,7 @@ async def test_client_pings_and_survives_malformed_input(fake, hubs):
 
 async def test_reconnect_after_close_message_drop_and_logout(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7], **FAST, **rec.kw()), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7], **FAST, **rec.kw()), hubs)
 
     await fake.send(sp.encode(sp.close("Connection closed with an error.", True)))
     await until(lambda: rec.log.count("reconnected") == 1)
@@ -162,20 +147,20 @@ async def test_reconnect_after_close_message_drop_and_logout(fake, hubs):
 async def test_upgrade_401_gets_a_refreshed_token(fake, hubs):
     rec = Recorder(fake)
     fake.reject_upgrades = 1
-    hub = await start(HubClient(f"{fake.base}/hubs/user", rec.token, **FAST, **rec.kw()), hubs)
+    hub = await start_hub(HubClient(f"{fake.base}/hubs/user", rec.token, **FAST, **rec.kw()), hubs)
     assert rec.refresh_flags == [False, True] and hub.stats.connect_failures == 1
     assert rec.log == ["connected"]  # a failed attempt is not a disconnect
 
 
 async def test_server_timeout_and_stale_data_watchdogs(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(HubClient(f"{fake.base}/hubs/user", rec.token, server_timeout=0.3, ping_interval=60, **FAST, **rec.kw()), hubs)
+    hub = await start_hub(HubClient(f"{fake.base}/hubs/user", rec.token, server_timeout=0.3, ping_interval=60, **FAST, **rec.kw()), hubs)
     await until(lambda: "reconnected" in rec.log)
     assert "server timeout" in rec.log[1]
     await hub.stop()
 
     rec2 = Recorder(fake)
-    hub2 = await start(MarketHub(f"{fake.base}/hubs/market", rec2.token, data_timeout=0.3, **FAST, **rec2.kw()), hubs)
+    hub2 = await start_hub(MarketHub(f"{fake.base}/hubs/market", rec2.token, data_timeout=0.3, **FAST, **rec2.kw()), hubs)
     (conn,) = await fake.wait_conns(1, "/hubs/market")
     for _ in range(8):  # pings keep the socket alive but no data arrives
         await conn.ws.send_str(sp.encode(sp.PING))
@@ -198,7 +183,7 @@ async def test_hot_loop_guard_backs_off(fake, hubs):
 
 async def test_quote_bursts_are_coalesced_per_contract(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **rec.kw()), hubs)
+    hub = await start_hub(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **rec.kw()), hubs)
     (conn,) = fake.live()
     quotes = []
     for i in range(500):
@@ -223,7 +208,7 @@ async def test_quote_bursts_are_coalesced_per_contract(fake, hubs):
 
 async def test_market_contracts_change_at_runtime_and_survive_reconnect(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **rec.kw()), hubs)
+    hub = await start_hub(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **rec.kw()), hubs)
     await hub.add_contracts(["CON.B", "CON.A"])
     await hub.remove_contracts(["CON.A"])
     (conn,) = fake.live()
@@ -239,7 +224,7 @@ async def test_market_contracts_change_at_runtime_and_survive_reconnect(fake, hu
 
 async def test_user_accounts_change_at_runtime(fake, hubs):
     rec = Recorder(fake)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[1], **FAST), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[1], **FAST), hubs)
     await hub.set_accounts([2])
     (conn,) = fake.live()
     assert [(m["target"], m["arguments"]) for m in conn.invocations][4:] == [

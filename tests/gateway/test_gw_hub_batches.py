@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from gw_fake_server import until
-from test_gw_hub import FAST, ORDER, Recorder, hubs, start, user_event  # noqa: F401 (fixture)
+from gw_fake_server import start_hub, until
+from test_gw_hub import FAST, ORDER, Recorder, user_event
 
 from risk_manager.events import EventKind
 from risk_manager.gateway import signalr_protocol as sp
@@ -16,7 +16,7 @@ async def test_user_hub_delivers_each_frame_as_one_batch(fake, hubs):
     rec = Recorder(fake)
     batches: list[list] = []
     kw = dict(rec.kw(), on_events=batches.append)
-    hub = await start(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7], **FAST, **kw), hubs)
+    hub = await start_hub(UserHub(f"{fake.base}/hubs/user", rec.token, account_ids=[7], **FAST, **kw), hubs)
     (conn,) = fake.live("/hubs/user")
     fill = sp.encode_many([
         user_event("GatewayUserOrder", dict(ORDER, status=2, fillVolume=1)),
@@ -45,7 +45,7 @@ async def test_market_hub_batches_coalesced_quotes_and_survives_a_failing_consum
             raise RuntimeError("consumer bug")
 
     kw = dict(rec.kw(), on_events=consume)
-    hub = await start(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **kw), hubs)
+    hub = await start_hub(MarketHub(f"{fake.base}/hubs/market", rec.token, contract_ids=["CON.A"], **FAST, **kw), hubs)
     (conn,) = fake.live()
     burst = [sp.invocation("GatewayQuote", ["CON.A", {"bestBid": 100 + i}]) for i in range(50)]
     burst.append(sp.invocation("GatewayQuote", ["CON.B", {"lastPrice": 5}]))
