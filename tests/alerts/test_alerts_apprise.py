@@ -23,13 +23,6 @@ PASSWORD = "pw-s3cret-xyz"
 FAST_RETRY = {"attempts": 3, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05}
 
 
-@pytest.fixture
-async def http():
-    receiver = await HttpReceiver().start()
-    yield receiver
-    await receiver.close()
-
-
 def _url(http: HttpReceiver, scheme: str = "json") -> str:
     host_port = http.base.removeprefix("http://")
     return f"{scheme}://rm:{PASSWORD}@{host_port}/apprise/{TOPIC}"

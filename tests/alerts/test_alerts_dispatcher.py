@@ -26,13 +26,6 @@ FAST_RETRY = {"attempts": 3, "backoff_seconds": 0.01, "max_backoff_seconds": 0.0
 
 
 @pytest.fixture
-async def http():
-    receiver = await HttpReceiver().start()
-    yield receiver
-    await receiver.close()
-
-
-@pytest.fixture
 async def smtp():
     receiver = await SmtpReceiver(accept_password=SMTP_PASSWORD).start()
     yield receiver
