@@ -10,26 +10,17 @@ import structlog
 from risk_manager.config.models import RiskConfig
 from risk_manager.daemon.logs import setup_logging
 from risk_manager.daemon.reload import split_changes
+from e2e.helpers import daemon_logging_undone
 
 
 def test_json_log_file_redacts_secrets(tmp_path):
-    saved_structlog = structlog.get_config()
-    saved_level = logging.getLogger().level
-    path = setup_logging(tmp_path, console=False)
-    try:
+    with daemon_logging_undone():
+        path = setup_logging(tmp_path, console=False)
         logging.getLogger("aiohttp.client").warning("GET ws://h/hubs/user?access_token=eyJabc.def.ghi")
         structlog.get_logger("risk_manager.test").info("login", token="very-secret-token", user="sim")
         for handler in logging.getLogger().handlers:
             handler.flush()
         lines = [json.loads(line) for line in path.read_text().splitlines()]
-    finally:
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if getattr(handler, "_risk_manager_daemon", False):
-                root.removeHandler(handler)
-                handler.close()
-        root.setLevel(saved_level)
-        structlog.configure(**saved_structlog)
     text = json.dumps(lines)
     assert "eyJabc" not in text and "very-secret-token" not in text
     assert any(line.get("event") == "login" and line.get("user") == "sim" for line in lines)

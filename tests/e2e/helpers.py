@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog
 from ruamel.yaml import YAML
 
 MNQ = "CON.F.US.MNQ.U26"  # tick 0.25, $0.50 per tick
@@ -21,6 +24,23 @@ BUY, SELL = 0, 1
 R03_REALIZED = {"daily_realized_loss": {"enabled": True, "loss_limit": 50, "include_unrealized": False}}
 #: No rule at all: a risk config must say so explicitly (an empty `rules:` is refused as truncated).
 NO_RULES = {"max_contracts": {"enabled": False}}
+
+
+@contextmanager
+def daemon_logging_undone() -> Iterator[None]:
+    """On the way out, undo the daemon's `setup_logging`: its handlers removed and closed, the root
+    level and the structlog configuration as they were on the way in."""
+    saved_structlog, saved_level = structlog.get_config(), logging.getLogger().level
+    try:
+        yield
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_risk_manager_daemon", False):
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved_level)
+        structlog.configure(**saved_structlog)
 
 
 def write_config(

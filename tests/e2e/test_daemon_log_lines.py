@@ -7,24 +7,16 @@ import json
 import logging
 
 import pytest
-import structlog
 
-from e2e.helpers import BUY, LIMIT, MNQ, wait_for
+from e2e.helpers import BUY, LIMIT, MNQ, daemon_logging_undone, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def restore_logging():
-    saved_structlog, saved_level = structlog.get_config(), logging.getLogger().level
-    yield
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_risk_manager_daemon", False):
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(saved_level)
-    structlog.configure(**saved_structlog)
+    with daemon_logging_undone():
+        yield
 
 
 def _file_events(rig) -> list[str]:
