@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 _TESTS = Path(__file__).resolve().parent.parent
-for extra in (_TESTS.parent, _TESTS / "gateway"):  # bench/ and gw_fake_server
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+if str(_TESTS / "gateway") not in sys.path:  # gw_fake_server (bench/ is on pytest's pythonpath)
+    sys.path.insert(0, str(_TESTS / "gateway"))
 
 #: RM_CHAOS_LONG=1: the full runs of issue 7 (50 kill -9 runs, 10 000 fuzz cases, 30 min soak).
 LONG = os.environ.get("RM_CHAOS_LONG") == "1"

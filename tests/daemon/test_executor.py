@@ -15,6 +15,7 @@ from risk_manager.engine.actions import (
     Lock,
     LockEnd,
     LockKind,
+    PartialClose,
     SetLock,
 )
 from e2e.helpers import BUY, LIMIT, MNQ, MES, SELL, Trader, wait_for
@@ -136,6 +137,24 @@ async def test_one_slow_account_does_not_delay_another(rig):
     await wait_for(lambda: trader.flat(fast), timeout=1.2, what="fast account flat while slow waits")
     await executor.drain(5)
     assert await trader.flat(slow)
+
+
+async def test_a_partial_close_on_the_account_worker_counts_as_in_flight(rig):
+    """A reduction waits on its position read; until it is answered the executor is busy, so
+    `/status` (daemon.enforcing) never says "nothing left to do" while a reduction is pending."""
+    sim, trader, executor, _, outcomes = rig
+    acct = sim.info()["accounts"][0]
+    await trader.price(MNQ, 20000.0)
+    await trader.place(acct, MNQ, BUY, 3)
+    await trader.fault("delay_ms", ms=600, count=2, paths=["/api/Position/searchOpen",
+                                                           "/api/Position/partialCloseContract"])
+    executor.submit([PartialClose(acct, MNQ, 1, "R01", "over the limit")])
+    await asyncio.sleep(0.2)  # the job is on the account's worker, its read not yet answered
+    assert executor.in_flight() == 1 and executor.busy()
+    assert await executor.drain(5)
+    assert executor.in_flight() == 0 and not executor.busy()
+    assert [o["outcome"] for o in outcomes] == ["ok"]
+    assert (await trader.positions(acct))[0]["size"] == 2
 
 
 async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_path):

@@ -56,15 +56,15 @@ def _rule_key(name: str) -> str:
     return RULE_IDS.get(name, name)
 
 
-def sim_net_realized(state: dict[str, Any], acct: int) -> float:
+def sim_net_realized(trades: list[dict[str, Any]], acct: int) -> float:
     return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
-                     for t in state["trades"] if t["accountId"] == acct and not t.get("voided")), 2)
+                     for t in trades if t["accountId"] == acct and not t.get("voided")), 2)
 
 
-def sim_lowest_realized(state: dict[str, Any], acct: int) -> float:
+def sim_lowest_realized(trades: list[dict[str, Any]], acct: int) -> float:
     """The lowest the day's net realized P&L went, fill by fill in the ledger's order."""
     total = low = 0.0
-    for t in sorted((t for t in state["trades"] if t["accountId"] == acct and not t.get("voided")),
+    for t in sorted((t for t in trades if t["accountId"] == acct and not t.get("voided")),
                     key=lambda t: t["id"]):
         total += (t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
         low = min(low, total)
@@ -98,7 +98,7 @@ class Checker:
         status = w.status()
         rows = {r["id"]: r for r in status["accounts"]}
         if not settled:
-            self.fail("I2", i, f"not quiet within the bound (executor busy={w.daemon.executor.busy() if w.daemon else None})")
+            self.fail("I2", i, f"not quiet within the bound (enforcement in flight={w.busy()})")
         self.i1_pnl(i, state, rows)
         self.i2_kill_switch(i, state, rows)
         self.i4_own_orders(i, state)
@@ -183,7 +183,8 @@ class Checker:
             n = w.accounts.index(acct)
             locks = {_rule_key(lk["rule"]) for lk in rows[acct].get("locks", [])}
             flat = not self._exposure(state, acct)
-            realized = sim_net_realized(state, acct)
+            trades = w.today(state["trades"])
+            realized = sim_net_realized(trades, acct)
             r03 = self.enforce.get("daily_realized_loss")
             if r03 is not None:
                 self.ok()
@@ -191,7 +192,7 @@ class Checker:
                     self.fail("I5", i, f"account {n}: realized {realized} <= -{r03['loss_limit']} but no R03 lock")
                 # Realized P&L is not monotonic (a losing fill, then the flatten's winning closes):
                 # a lock is due if the running total over the ledger ever reached the limit.
-                low = sim_lowest_realized(state, acct)
+                low = sim_lowest_realized(trades, acct)
                 if not r03["include_unrealized"] and low > -r03["loss_limit"] and "R03" in locks:
                     self.fail("I5", i, f"account {n}: R03 locked though realized never went below {low} "
                                        f"(limit -{r03['loss_limit']})")

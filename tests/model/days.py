@@ -15,6 +15,17 @@ A day is a list of steps, each a plain tuple so it prints, compares and replays 
   ("hubdrop", hub, down_ms)        the simulator drops the user or market hub
   ("storm", status, count)         the next `count` /api/ requests answer 500 or 429
   ("cantrade", acct, flag)         the broker's canTrade flag of an account
+Extras (days generated with `extras=True`; drawn from a second RNG so the base steps of a seed
+stay what they were):
+  ("trail", acct, sym, side, size, ticks)   trailing stop `ticks` behind the market
+  ("bracket", acct, sym, side, size, sl, tp)  market order with stop-loss/take-profit brackets (ticks)
+  ("slow", ms, count)              the next `count` enforcement/read requests answer `ms` late
+  ("tokens",)                      the simulator expires every session token (the daemon logs in again)
+  ("jump",)                        the wall clock (simulator and daemon, in-process days) jumps to just
+                                   past the next 17:00 America/Chicago reset
+  ("kill9", when)                  SIGKILL of `risk-manager run` (process days only), then a restart;
+                                   when = "started" | "response" (the first enforcement row of that
+                                   phase after the previous step, i.e. mid-flatten) | "any" (at once)
 Accounts are indexes (0..n-1) into the simulator's accounts; syms are keys of CONTRACTS.
 """
 
@@ -22,7 +33,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Trader symbol -> simulator contract id (tick size / value / fees come from the simulator catalog).
@@ -44,12 +55,25 @@ class Day:
     syms: list[str]
     rules: dict[str, Any]
     steps: list[Step] = field(default_factory=list)
+    #: The daemon runs as a `risk-manager run` subprocess (kill -9 possible) instead of in process.
+    process: bool = False
+    #: The simulator's fill model (sim/fill_config.py keys); None = instant whole fills.
+    fills: dict[str, Any] | None = None
+    n_steps: int = 0  # the generator's step count (a replay regenerates the same day from it)
 
     def without_restarts(self) -> Day:
-        return Day(self.seed, self.accounts, self.syms, self.rules, [s for s in self.steps if s[0] != "restart"])
+        return self.with_steps([s for s in self.steps if s[0] not in RESTARTS])
 
     def with_steps(self, steps: list[Step]) -> Day:
-        return Day(self.seed, self.accounts, self.syms, self.rules, list(steps))
+        return replace(self, steps=list(steps))
+
+    @property
+    def kills(self) -> bool:
+        return any(s[0] == "kill9" for s in self.steps)
+
+
+RESTARTS = ("restart", "kill9")
+EXTRA_KINDS = ("trail", "bracket", "slow", "tokens", "jump", "kill9")
 
 
 # ----------------------------------------------------------------------------- rule configs
@@ -139,7 +163,51 @@ def _fault_step(rng: random.Random, accounts: int, restarts: bool) -> list[Step]
     return [("cantrade", rng.randrange(accounts), False)]
 
 
-def generate_day(seed: int, n_steps: int = 30, restarts: bool = True) -> Day:
+def _extra_step(rng: random.Random, accounts: int, syms: list[str], process: bool) -> Step:
+    acct = 0 if rng.random() < 0.6 else rng.randrange(accounts)
+    sym = rng.choice(syms)
+    side = rng.choice((BUY, SELL))
+    size = rng.choice((1, 1, 2))
+    roll = rng.random()
+    if roll < 0.3:
+        return ("trail", acct, sym, side, size, rng.choice((4, 8, 16)))
+    if roll < 0.6:
+        return ("bracket", acct, sym, side, size, rng.choice((8, 16, 40)), rng.choice((8, 16, 40)))
+    if roll < 0.72:
+        return ("slow", rng.choice((300, 1200)), rng.randint(1, 4))
+    if roll < 0.8:
+        return ("tokens",)
+    if not process:
+        return ("jump",)
+    return ("kill9", rng.choice(("started", "response", "any")))
+
+
+def _fill_model(rng: random.Random) -> dict[str, Any] | None:
+    """Most extras days fill as a market does: latency, partial fills over thin levels."""
+    if rng.random() < 0.3:
+        return None
+    return {"fill_latency_ms": rng.choice((0, 20, 60)), "fill_jitter_ms": rng.choice((0, 10)),
+            "fill_interval_ms": rng.choice((0, 15, 40)), "depth": rng.choice((None, [1, 2], [2, 1, 3]))}
+
+
+def generate_day(seed: int, n_steps: int = 30, restarts: bool = True, extras: bool = False) -> Day:
+    """`extras` adds trailing stops, brackets, slow responses, token expiry, the fill model and
+    (on process days) kill -9, from a second RNG: the base steps of the seed do not change."""
+    day = _base_day(seed, n_steps, restarts)
+    if not extras:
+        return day
+    rng = random.Random(seed * 1_000_003 + 17)
+    process = restarts and rng.random() < 0.5
+    fills = _fill_model(rng)
+    steps: list[Step] = []
+    for step in day.steps:
+        steps.append(step)
+        if rng.random() < 0.25:
+            steps.append(_extra_step(rng, day.accounts, day.syms, process))
+    return replace(day, steps=steps, process=process, fills=fills)
+
+
+def _base_day(seed: int, n_steps: int, restarts: bool) -> Day:
     rng = random.Random(seed)
     accounts = rng.randint(1, 3)
     syms = rng.sample(sorted(CONTRACTS), rng.randint(3, 4))
@@ -164,7 +232,7 @@ def generate_day(seed: int, n_steps: int = 30, restarts: bool = True) -> Day:
                 steps.append(("cantrade", acct, True))
                 del reenable[acct]
     steps += [("cantrade", acct, True) for acct in reenable]
-    return Day(seed, accounts, syms, rules, steps)
+    return Day(seed, accounts, syms, rules, steps, n_steps=n_steps)
 
 
 # ----------------------------------------------------------------------------- shrinker

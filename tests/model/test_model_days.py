@@ -1,9 +1,11 @@
 """Generated trading days against the real simulator and the real daemon, held against I1–I6.
 
-Short mode (CI): a few fixed seeds (each also run without its restarts, for I3) and two random
-seeds. `RM_MODEL_LONG=1`: at least 200 generated days (`RM_MODEL_DAYS=N` to change). Replay one
-day: `RM_MODEL_SEED=123 uv run pytest tests/model -k replay` (add `RM_MODEL_STEPS=file.json` for a
-shrunk step list the checker printed)."""
+Short mode (CI): three fixed base seeds (each also run without its restarts, for I3), one fixed
+day with the extras (kill -9 of `risk-manager run` mid-enforcement, trailing stops, brackets, slow
+responses, token expiry, the fill model) and two random extras days. `RM_MODEL_LONG=1`: at least
+200 generated extras days (`RM_MODEL_DAYS=N`, `RM_MODEL_BASE_SEED=S` to shard). Replay one day:
+`RM_MODEL_SEED=123 uv run pytest tests/model -k replay` (`RM_MODEL_EXTRAS=0` for a base day; add
+`RM_MODEL_STEPS=file.json` for a shrunk step list the checker printed)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from model.runner import compare_runs, report, run_day_sync
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 FIXED_SEEDS = [5, 7, 39]
+#: An extras process day: two kills -9 mid-enforcement, trailing stops, brackets, a walked book.
+FIXED_EXTRAS_SEED = 1000
 LONG = os.environ.get("RM_MODEL_LONG") == "1"
 
 
@@ -47,10 +51,19 @@ def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
     _judge(day, with_restarts.violations + without.violations + compare_runs(with_restarts, without))
 
 
+def test_day_fixed_extras_seed() -> None:
+    day = generate_day(FIXED_EXTRAS_SEED, n_steps=30, extras=True)
+    assert day.process and day.kills and day.fills  # what this seed is kept for
+    result = run_day_sync(day)
+    print(f"seed {day.seed}: {result.steps} steps, {result.restarts} restarts and kills, "
+          f"{result.faults} faults, {result.checks} checks, {result.seconds:.1f} s")
+    _judge(day, result.violations)
+
+
 def test_day_random_seeds() -> None:
     seeds = [random.SystemRandom().randrange(1, 10**6) for _ in range(2)]
     for seed in seeds:
-        day = generate_day(seed, n_steps=20)
+        day = generate_day(seed, n_steps=20, extras=True)
         result = run_day_sync(day)
         print(f"seed {seed}: {result.steps} steps, {result.checks} checks, {result.seconds:.1f} s")
         _judge(day, result.violations)
@@ -59,7 +72,8 @@ def test_day_random_seeds() -> None:
 @pytest.mark.skipif("RM_MODEL_SEED" not in os.environ, reason="set RM_MODEL_SEED to replay a day")
 def test_day_replay() -> None:
     seed = int(os.environ["RM_MODEL_SEED"])
-    day = generate_day(seed, n_steps=int(os.environ.get("RM_MODEL_STEPS_N", "24")))
+    day = generate_day(seed, n_steps=int(os.environ.get("RM_MODEL_STEPS_N", "30")),
+                       extras=os.environ.get("RM_MODEL_EXTRAS", "1") == "1")
     if os.environ.get("RM_MODEL_STEPS"):
         doc = json.loads(Path(os.environ["RM_MODEL_STEPS"]).read_text())
         day = day.with_steps([tuple(s) for s in doc["steps"]])
@@ -75,14 +89,17 @@ def test_day_long_run() -> None:
     days = int(os.environ.get("RM_MODEL_DAYS", "200"))
     base = int(os.environ.get("RM_MODEL_BASE_SEED", "1000"))
     t0 = time.monotonic()
-    totals = {"days": 0, "steps": 0, "restarts": 0, "faults": 0, "checks": 0, "violations": 0}
+    totals = {"days": 0, "steps": 0, "restarts": 0, "faults": 0, "checks": 0, "violations": 0,
+              "kills": 0, "kills_mid_enforcement": 0, "jumps": 0, "process_day": 0}
     failures = []
     for seed in range(base, base + days):
-        result = run_day_sync(generate_day(seed, n_steps=30))
+        result = run_day_sync(generate_day(seed, n_steps=30, extras=True))
         totals["days"] += 1
         for k in ("steps", "restarts", "faults", "checks"):
             totals[k] += getattr(result, k)
         totals["violations"] += len(result.violations)
+        for k, v in result.stats.items():
+            totals[k] += v
         if result.violations:
             failures.append((seed, [str(v) for v in result.violations]))
         print(f"seed {seed}: {len(result.violations)} violation(s) {json.dumps(totals)} "

@@ -4,24 +4,61 @@ trader on the gateway REST. Every network call and every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bench._rig import DaemonProcess
 from e2e.helpers import LIMIT, MARKET, STOP, Trader, write_config
 from model.days import BUY, CONTRACTS, SELL, Day, Step
+from risk_manager.clock import SystemClock
 from risk_manager.daemon.app import Daemon
 from risk_manager.sim import Simulator
 
 ENV = {"PROJECTX_API_KEY": "sim-key"}
 WORKING = (1, 6, 8)  # Open, Pending, Suspended
 CANCELLED = 3
+TRAILING = 5
+#: An enforcement's last audit phase -> the outcome its history record carries (executor.py).
+OUTCOME_OF_PHASE = {"confirmed": "ok", "refused": "refused", "failed": "failed"}
+CHICAGO = ZoneInfo("America/Chicago")
+KILL_WAIT_S = 1.5  # a kill -9 "mid-flatten" waits this long for the phase it aims at
 QUIET_BOUND_S = 12.0
 STORM_RETRIES = 8
 # The enforcement path and the daemon's reads; the trader's calls on them retry.
 STORM_PATHS = ["/api/Order/cancel", "/api/Position/closeContract", "/api/Position/partialCloseContract",
                "/api/Order/searchOpen", "/api/Position/searchOpen", "/api/Order/place"]  # a day's steps must settle within this; longer is itself a finding (I2)
+
+
+class JumpClock(SystemClock):
+    """The wall clock plus an offset that only jumps forward; monotonic time is untouched (what a
+    machine whose clock is stepped sees). Shared by the simulator and an in-process daemon."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return super().now() + self.offset
+
+    def jump_past_reset(self) -> datetime:
+        """To one second after the next 17:00 America/Chicago; returns that moment."""
+        local = self.now().astimezone(CHICAGO)
+        reset = local.replace(hour=17, minute=0, second=0, microsecond=0)
+        if reset <= local:
+            reset = (local + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+        target = reset.astimezone(UTC) + timedelta(seconds=1)
+        self.offset += target - self.now()
+        return target
+
+
+def ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class World:
@@ -31,20 +68,25 @@ class World:
         self.sim: Simulator | None = None
         self.trader: Trader | None = None
         self.daemon: Daemon | None = None
+        self.process: DaemonProcess | None = None  # process days: `risk-manager run`
+        self.clock = JumpClock()
+        #: Start of the trading day the checker judges (None: the day the run began in).
+        self.day_start: datetime | None = None
+        self.kills = 0
+        self.kills_mid = 0  # kills that met the enforcement phase they aimed at
         self.accounts: list[int] = []
         self.start_balance: dict[int, float] = {}
         self.trader_orders: set[int] = set()  # ids the trader placed (everything else is the guard's)
         self.restarts = 0
         self.faults = 0
         self.steps_run = 0
-        self.enforcements: list[dict[str, Any]] = []  # every record, over restarts
         self.reported_locks: list[tuple[int, str]] = []  # (account, rule) the daemon ever showed
 
     # -- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         # Seeded per day: the same day gets the same account ids and fill jitter in every run.
         self.sim = Simulator(accounts=self.day.accounts, seed=self.day.seed % 1000 + 1, speed=0.0,
-                             rate_limit=None)
+                             rate_limit=None, fills=self.day.fills, clock=self.clock)
         await self.sim.start()
         info = self.sim.info()
         self.accounts = list(info["accounts"])
@@ -52,24 +94,28 @@ class World:
         await self.trader.login()
         state = self.sim.state()
         self.start_balance = {a["id"]: a["balance"] for a in state["accounts"]}
+        if any(step[0] == "bracket" for step in self.day.steps):
+            for acct in self.accounts:  # brackets need the account's Auto OCO mode, as on TopstepX
+                await self.trader.account(acct, autoOco=True)
         write_config(self.root / "config", info["api"], self.accounts, self.day.rules,
                      daemon={"poll_interval_seconds": 0.5})
         await self.start_daemon()
 
     async def start_daemon(self) -> None:
-        daemon = Daemon(self.root / "config", environ=ENV, configure_logging=False)
-        await asyncio.wait_for(daemon.start(), 30)
-        daemon._on_outcome = self._wrap_outcome(daemon._on_outcome)  # type: ignore[method-assign]
-        if daemon.executor is not None:
-            daemon.executor._on_outcome = daemon._on_outcome
-        self.daemon = daemon
+        if self.day.process:
+            if self.process is None:
+                self.process = DaemonProcess(self.root / "config", env=ENV)
+            self.process.start()
+            await self.process.wait_ready(30)
+        else:
+            daemon = Daemon(self.root / "config", environ=ENV, configure_logging=False, clock=self.clock)
+            await asyncio.wait_for(daemon.start(), 30)
+            self.daemon = daemon
         await self.wait_subscribed()
 
-    def _wrap_outcome(self, sink: Any) -> Any:
-        def record(rec: dict[str, Any]) -> None:
-            self.enforcements.append(dict(rec))
-            sink(rec)
-        return record
+    @property
+    def running(self) -> bool:
+        return self.daemon is not None or (self.process is not None and self.process.status_url is not None)
 
     async def wait_subscribed(self) -> None:
         assert self.sim is not None
@@ -82,6 +128,28 @@ class World:
         if self.daemon is not None:
             await asyncio.wait_for(self.daemon.shutdown(), 30)
             self.daemon = None
+        if self.process is not None and self.process.proc is not None:
+            code = await asyncio.to_thread(self.process.stop)
+            self.process.status_url = None
+            if code not in (0, None):
+                raise RuntimeError(f"risk-manager run exited {code} on SIGTERM:\n{self.process.tail()}")
+
+    async def kill9(self, when: str, mark: int) -> None:
+        """SIGKILL at the first audit row of phase `when` after row `mark` (mid-enforcement), or at
+        once; then a restart on the same state dir, as a service manager would."""
+        assert self.process is not None and self.process.proc is not None
+        if when != "any":
+            deadline = time.monotonic() + KILL_WAIT_S
+            while time.monotonic() < deadline:
+                if self.db_rows(f"SELECT 1 FROM audit WHERE id > {mark} AND phase = '{when}' LIMIT 1"):
+                    self.kills_mid += 1
+                    break
+                await asyncio.sleep(0.002)
+        self.process.kill9()
+        await asyncio.to_thread(self.process.proc.wait, 10)
+        self.process.status_url = None
+        self.kills += 1
+        await self.start_daemon()
 
     async def close(self) -> None:
         try:
@@ -102,8 +170,12 @@ class World:
         return self.sim.state()
 
     def status(self) -> dict[str, Any]:
-        assert self.daemon is not None
-        doc = self.daemon.status()
+        if self.daemon is not None:
+            doc = self.daemon.status()
+        else:  # the same document over the status API (a process day)
+            assert self.process is not None and self.process.status_url is not None
+            with urllib.request.urlopen(self.process.status_url + "/status", timeout=5) as resp:
+                doc = json.loads(resp.read())
         for row in doc["accounts"]:
             for lk in row.get("locks", []):
                 key = (row["id"], lk["rule"])
@@ -120,21 +192,50 @@ class World:
         finally:
             con.close()
 
+    def audit_mark(self) -> int:
+        rows = self.db_rows("SELECT COALESCE(MAX(id), 0) FROM audit")
+        return int(rows[0][0]) if rows else 0
+
+    @property
+    def enforcements(self) -> list[dict[str, Any]]:
+        """Every enforcement the daemon finished, over restarts and kills: the audit's final rows
+        (one per enforcement, written before the history record is emitted)."""
+        out = []
+        for ts, acct, rule, action, reason, phase, received, decided, response, confirmed in self.db_rows(
+                "SELECT ts, account_id, rule, action, reason, phase, event_received_ns, decided_ns, "
+                "response_ns, confirmed_ns FROM audit WHERE phase IN ('confirmed', 'refused', 'failed') "
+                "ORDER BY id"):
+            start, end = received or decided, confirmed or response
+            out.append({"ts": ts, "account_id": acct, "rule": rule, "action": action, "reason": reason,
+                        "outcome": OUTCOME_OF_PHASE[phase],
+                        "latency_ms": (end - start) / 1e6 if start and end else None})
+        return out
+
+    def busy(self) -> bool:
+        """An enforcement in flight (queued or running), as the status document says."""
+        if not self.running:
+            return True
+        return self.status()["daemon"]["enforcing"] > 0
+
     def _fingerprint(self) -> tuple[Any, ...]:
         s = self.sim_state()
         return (tuple((o["id"], o["status"], o.get("fillVolume")) for o in s["orders"]),
                 tuple((p["accountId"], p["contractId"], p["size"]) for p in s["positions"]),
                 len(s["trades"]))
 
+    def today(self, trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The fills of the trading day being judged (all of them until a clock jump)."""
+        if self.day_start is None:
+            return trades
+        return [t for t in trades if ts(t["creationTimestamp"]) >= self.day_start]
+
     def _caught_up(self) -> bool:
-        if self.daemon is None or self.daemon.executor is None:
-            return False
-        if self.daemon.executor.busy():
+        if not self.running or self.busy():
             return False
         s = self.sim_state()
         rows = {r["id"]: r for r in self.status()["accounts"]}
         for acct in self.accounts:
-            filled = len({t["orderId"] for t in s["trades"] if t["accountId"] == acct})
+            filled = len({t["orderId"] for t in self.today(s["trades"]) if t["accountId"] == acct})
             if rows.get(acct, {}).get("trades_today") != filled:
                 return False
         return True
@@ -176,7 +277,10 @@ class World:
         body = {"accountId": acct, "contractId": CONTRACTS[sym], "type": type, "side": side, "size": size, **extra}
         res = await self._post("/api/Order/place", body)
         if isinstance(res, dict) and res.get("orderId"):
-            self.trader_orders.add(int(res["orderId"]))
+            parent = int(res["orderId"])
+            self.trader_orders.add(parent)
+            # a bracket's stop-loss and take-profit are the trader's orders too
+            self.trader_orders.update(o.id for o in self.sim.engine.orders.values() if o.parent_order_id == parent)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A front end retries a 5xx/429 (an injected storm may meet the trader's call first)."""
@@ -192,7 +296,8 @@ class World:
     async def run_step(self, step: Step) -> None:
         assert self.sim is not None and self.trader is not None
         kind = step[0]
-        acct = self.accounts[step[1] % len(self.accounts)] if kind not in ("px", "restart", "hubdrop", "storm") else None
+        acct = (self.accounts[step[1] % len(self.accounts)]
+                if kind not in ("px", "restart", "hubdrop", "storm", "slow", "tokens", "kill9", "jump") else None)
         self.steps_run += 1
         if kind == "px":
             _, sym, dticks = step
@@ -220,9 +325,32 @@ class World:
                     away = -1 if order["side"] == BUY else 1
                     if order["type"] == LIMIT:
                         body = {"limitPrice": round(last + away * step[3] * tick, 10)}
+                    elif order["type"] == TRAILING:
+                        body = {"trailPrice": round(last - away * max(1, step[3]) * tick, 10)}
                     else:
                         body = {"stopPrice": round(last - away * max(1, step[3]) * tick, 10)}
                     await self._post("/api/Order/modify", {"accountId": acct, "orderId": order["id"], **body})
+        elif kind == "trail":
+            _, _, sym, side, size, ticks = step
+            last, tick = self._price(sym)
+            away = -1 if side == BUY else 1
+            await self._place(acct, sym, side, size, TRAILING, trailPrice=round(last - away * ticks * tick, 10))
+        elif kind == "bracket":
+            _, _, sym, side, size, sl, tp = step
+            await self._place(acct, sym, side, size, MARKET, stopLossBracket={"ticks": sl, "type": STOP},
+                              takeProfitBracket={"ticks": tp, "type": LIMIT})
+        elif kind == "slow":
+            self.faults += 1
+            await self.trader.fault("delay_ms", ms=step[1], count=step[2], paths=STORM_PATHS)
+        elif kind == "tokens":
+            self.faults += 1
+            await self.trader.fault("expire_tokens")
+        elif kind == "jump":
+            self.faults += 1
+            await self.settle()
+            self.day_start = self.clock.jump_past_reset()
+            # The new trading day's P&L starts from the balances at the reset.
+            self.start_balance = {a["id"]: a["balance"] for a in self.sim_state()["accounts"]}
         elif kind == "close":
             await self._post("/api/Position/closeContract", {"accountId": acct, "contractId": CONTRACTS[step[2]]})
         elif kind == "pclose":

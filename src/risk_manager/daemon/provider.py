@@ -50,7 +50,8 @@ class StatusProviderMixin:
         doc: dict[str, Any] = {
             "ready": self.ready.is_set() and self.state == "running",
             "daemon": {"state": self.state, "version": VERSION, "started_at": self.started_at.isoformat(),
-                       "pid": os.getpid()},
+                       "pid": os.getpid(),
+                       "enforcing": self.executor.in_flight() if self.executor is not None else 0},
             "now": now.isoformat(),
             "connections": self.connections(),
             "store": self.store_status(),

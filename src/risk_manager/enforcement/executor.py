@@ -207,9 +207,16 @@ class Executor:
                          contract_id=(detail or {}).get("contract_id"))
         self._start_flatten(action, Timings(0, time.monotonic_ns()), intent_id=intent_id)
 
+    def in_flight(self) -> int:
+        """Enforcements not finished: running tasks plus jobs queued or running on an account's
+        worker (partial closes, protective stops)."""
+        return len(self._tasks) + self._queued
+
     def busy(self, account_id: int | None = None) -> bool:
+        """Any enforcement in flight; for one account, a flatten, close or cancel of it (a partial
+        close on its worker never holds back a flatten the account needs)."""
         if account_id is None:
-            return bool(self._tasks)
+            return self.in_flight() > 0
         return any(k[0] == account_id for k in (*self._closing, *self._flattening, *self._cancelling))
 
     async def drain(self, timeout: float = 30.0) -> bool:
