@@ -125,7 +125,8 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                                      "enforcement": _close_all_to_reduce},  # limits: see _limits_looser
     "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE,
                             "reduce_only_at": _later_or_gone},
-    "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY},
+    "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY,
+                              "reduce_only_at": _later_or_gone},
     "max_unrealized_profit": {"enabled": TRUE_TO_FALSE, "action_mode": ENFORCE_TO_ALERT, "mode": ANY,
                               "profit_target": UP, "breakeven_arm_ticks": UP},
     "trade_frequency_limit": {**_COMMON, "per_minute": UP, "per_hour": UP, "per_session": UP,
