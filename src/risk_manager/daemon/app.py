@@ -213,6 +213,7 @@ class Daemon(StatusProviderMixin):
         for loop in (self._tick_loop(), self._reload_loop(), self._watch_loop(), self._pnl_loop()):
             self._spawn(loop)
         self._start_maintenance()
+        self._spawn(self._rebuild_day_history())  # background: enforcement never waits for it
         self.state = "running"
         self.ready.set()
         self._write_runtime_file()
@@ -477,6 +478,22 @@ class Daemon(StatusProviderMixin):
                 continue
             log.warning("re-issuing open flatten intent %s for account %s", intent.id, intent.account_id)
             self.executor.resume_intent(intent.id, intent.account_id, intent.rule, intent.reason, intent.detail)
+
+    async def _rebuild_day_history(self) -> None:
+        """R15's days before today from Trade/search, where none is recorded (daemon/history.py)."""
+        from risk_manager.daemon.history import rebuild_day_history
+
+        assert self.engine is not None and self.pipeline is not None
+
+        def warn(title: str, body: str) -> None:
+            if self.alerts is not None:
+                self.alerts.config_problem(title, body, "warning")
+
+        done = await rebuild_day_history(self.rest, self.engine, self.clock.now, sorted(self.accounts),
+                                         save=self.pipeline.save_records, warn=warn)
+        if any(done.values()):  # a lower allowance may already be reached today
+            self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+            self._publish_status()
 
     def _record_reset(self, now: datetime, at_start: bool = False) -> None:
         assert self.engine is not None

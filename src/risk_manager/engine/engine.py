@@ -436,6 +436,25 @@ class RiskEngine:
         for account_id, day, field_name, value in rows:
             self.state(account_id).firm.restore(day, field_name, value, self.trading_day)
 
+    def needs_day_history(self, account_id: int) -> bool:
+        """R15 reads the profit before today from the recorded days, and none before today is
+        recorded (first start): the daemon rebuilds them from Trade/search (docs/rules.md)."""
+        cfg = self.contexts(account_id)["consistency_guard"].config
+        if not cfg.enabled or cfg.starting_balance is not None or self.trading_day is None:
+            return False
+        return not any(d < self.trading_day for d in self.state(account_id).firm.day_pnl)
+
+    def restore_day_history(self, account_id: int, days: dict[date, float], now: datetime) -> int:
+        """Days' net P&L rebuilt from the trade history: the days not recorded yet (before
+        today) are kept and handed out for persisting. Returns how many were new."""
+        firm = self.state(account_id).firm
+        new = {d: v for d, v in days.items()
+               if self.trading_day is not None and d < self.trading_day and d not in firm.day_pnl}
+        for day, pnl in sorted(new.items()):
+            firm.day_pnl[day] = pnl
+            self._unsaved.append(BalanceRecord(account_id, day, "net_pnl", pnl, now))
+        return len(new)
+
     def _start_firm_day(self, state: AccountState, day: date, start: datetime,
                         previous: date | None) -> None:
         """A daily reset with the balance known: it ends `previous` and starts `day`."""

@@ -151,7 +151,7 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
     # before counts more profit; no history-independent order between the two sources.
     "consistency_guard": {**_COMMON, "max_day_share": UP, "profit_target": UP,
                           "include_unrealized": TRUE_TO_FALSE, "starting_balance": ANY,
-                          "profit_before": UP},
+                          "profit_before": UP, "history_days": NEVER},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.
