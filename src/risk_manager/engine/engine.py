@@ -93,6 +93,7 @@ class RiskEngine:
         self._overrides: dict[int, dict] = dict(account_overrides or {})
         #: Account groups sharing limits (docs/rules.md), and each member's groups.
         self._group_of: dict[int, tuple[Group, ...]] = {}
+        self.groups: tuple[Group, ...] = ()
         #: Own orders bound and trades handled since the last `take_records` (to persist).
         #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
         self._unsaved: deque[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = deque(maxlen=UNSAVED_MAX)
@@ -260,6 +261,7 @@ class RiskEngine:
                 group_of.setdefault(acct, []).append(group)
                 self.state(acct)
         self._group_of = {a: tuple(g) for a, g in group_of.items()}
+        self.groups: tuple[Group, ...] = tuple(groups)
 
     def _judge_groups(self, accounts, now: datetime) -> list[Action]:
         seen: set[str] = set()
