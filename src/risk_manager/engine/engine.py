@@ -157,7 +157,8 @@ class RiskEngine:
         for acct in sorted(self.accounts):
             sb = self.contexts(acct)["symbol_blocks"].config
             out += self.locks.on_blocked_symbols(acct, set(sb.blocked_symbols) if sb.enabled else set())
-        return self._finish(out + self._recheck_all(now), now)
+        # Groups too: a tightened group limit (set_groups before this) acts at once.
+        return self._finish(out + self._recheck_all(now) + self._judge_groups(sorted(self._group_of), now), now)
 
     # -- state access --------------------------------------------------------------------------
     def state(self, account_id: int) -> AccountState:
