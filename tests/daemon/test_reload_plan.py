@@ -62,3 +62,47 @@ def test_resolve_by_id_or_name_case_insensitive():
     entries = [AccountEntry(name="prac-v2-1"), AccountEntry(id=2), AccountEntry(name="NOPE")]
     resolved, missing = resolve_entries(entries, remote)
     assert sorted(resolved) == [1, 2] and resolved[1][0] == "PRAC-V2-1" and missing == ["NOPE"]
+
+
+# -- account groups: tighten now, loosen at the reset ------------------------------------------
+def _group(name="copy", **kw):
+    from risk_manager.config.firm_models import AccountGroup
+
+    return AccountGroup.model_validate({"name": name, "accounts": ["A", "B"], **kw})
+
+
+def test_a_group_limit_that_tightens_applies_now_one_that_loosens_waits():
+    old = [_group(daily_loss_limit=500, max_contracts=4)]
+    new = [_group(daily_loss_limit=300, max_contracts=6, reduce_only_at=0.8)]
+    from risk_manager.daemon.reload import split_groups
+
+    [now], pending = split_groups(old, new, apply_now=False)
+    assert (now.daily_loss_limit, now.max_contracts, now.reduce_only_at) == (300, 4, 0.8)
+    assert pending == [{"rule": "group:copy", "key": "max_contracts", "from": 4, "to": 6}]
+    [now], pending = split_groups(old, new, apply_now=True)
+    assert now.max_contracts == 6 and pending == []
+
+
+def test_a_group_removed_or_its_members_changed_waits_an_added_group_applies_now():
+    from risk_manager.daemon.reload import split_groups
+
+    old = [_group(daily_loss_limit=500), _group("pair", max_contracts=2)]
+    new = [_group(daily_loss_limit=500, accounts=["A", "C"]), _group("new", max_contracts=1)]
+    groups, pending = split_groups(old, new, apply_now=False)
+    by_name = {g.name: g for g in groups}
+    assert by_name["copy"].accounts == ["A", "B"] and by_name["new"].max_contracts == 1
+    assert by_name["pair"].max_contracts == 2  # removal waits
+    assert {(c["rule"], c["key"]) for c in pending} == {("group:copy", "accounts"), ("group:pair", "")}
+    # A limit dropped is looser (held); the group stays valid.
+    [g], pending = split_groups([_group(daily_loss_limit=500, max_contracts=3)],
+                                [_group(max_contracts=3)], apply_now=False)
+    assert g.daily_loss_limit == 500 and pending[0]["key"] == "daily_loss_limit"
+
+
+def test_plan_reload_carries_the_groups_and_their_pending_changes():
+    p = plan_reload(current_base=BASE, current_overrides={}, current_config=lambda aid: BASE,
+                    guarded={7: "A"}, target_base=BASE, target={7: ("A", AccountEntry(id=7))},
+                    apply_now=False, current_groups=[_group(daily_loss_limit=200)],
+                    target_groups=[_group(daily_loss_limit=900)])
+    assert p.groups[0].daily_loss_limit == 200 and p.waits
+    assert p.pending == [{"rule": "group:copy", "key": "daily_loss_limit", "from": 200, "to": 900}]

@@ -219,3 +219,44 @@ async def test_a_rejected_reload_is_logged_alerted_and_shown(two, caplog):
     status = await two.status()
     assert "rules.max_contracts.limit" in status["config"]["reload_error"]
     assert daemon.engine.config.rules.max_contracts.limit == 1
+
+
+async def test_a_group_limit_tightens_now_and_loosens_at_the_reset(two):
+    """accounts.yaml `groups` hot-reloaded like the rules: max_contracts 5 → 2 flattens the group's
+    3 contracts at once; 2 → 10 waits (pending) until the 17:00 reset."""
+    def groups(limit):
+        return lambda doc: doc.update(groups=[{"name": "copy", "accounts": [two.a, two.b],
+                                               "max_contracts": limit}])
+
+    with time_machine.travel(datetime(2026, 11, 20, 16, 59, 30, tzinfo=CHICAGO), tick=True):
+        two.configure([two.a, two.b], {})
+        two.edit_accounts(groups(5))
+        daemon = await two.start()
+        await two.trader.price(MNQ, 20000.0)
+        await two.trader.place(two.a, MNQ, BUY, 2)
+        await two.trader.place(two.b, MNQ, BUY, 1)
+        await asyncio.sleep(0.3)
+        assert await two.trader.positions(two.a) and await two.trader.positions(two.b)
+
+        two.edit_accounts(groups(2))
+
+        async def both_flat():
+            return await two.trader.flat(two.a) and await two.trader.flat(two.b)
+
+        await wait_for(both_flat, what="the tightened group limit enforced at once")
+        assert [g.config.max_contracts for g in daemon.engine.groups] == [2]
+
+        two.edit_accounts(groups(10))
+
+        async def pending():
+            return [c for c in (await two.status())["pending_changes"] if c["rule"] == "group:copy"]
+
+        [change] = await wait_for(pending, what="looser group limit pending")
+        assert (change["key"], change["from"], change["to"]) == ("max_contracts", 2, 10)
+        assert [g.config.max_contracts for g in daemon.engine.groups] == [2]
+
+        async def reset_applied():
+            return [g.config.max_contracts for g in daemon.engine.groups] == [10]
+
+        await wait_for(reset_applied, timeout=30.0, what="looser group limit applied at the 17:00 reset")
+        assert (await two.status())["pending_changes"] == []

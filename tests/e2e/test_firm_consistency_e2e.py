@@ -39,3 +39,44 @@ async def test_consistency_locks_the_day_at_the_allowed_share(start_rig):
     await rig.start_daemon()
     assert await r15_lock()
     assert (await get_status(rig.daemon.status_url))["accounts"][0]["firm"]["consistency_guard"]["today"] >= 55.0
+
+
+async def test_first_start_rebuilds_the_days_before_today_from_trade_history(rig):
+    """No day recorded yet: the daemon reads Trade/search of the past 30 days in the background,
+    the per-day figures reach /status and the store, and the next start does not read again."""
+    from datetime import UTC, datetime, timedelta
+
+    import aiohttp
+
+    now = datetime.now(UTC)
+    noon = now - timedelta(days=3)  # some earlier trading day (a weekend is only a date here)
+    trades = [{"accountId": rig.account, "contractId": MNQ, "at": noon.isoformat(),
+               "profitAndLoss": 600.0, "fees": 0.74},
+              {"accountId": rig.account, "contractId": MNQ, "at": (noon - timedelta(days=5)).isoformat(),
+               "profitAndLoss": -100.0, "commissions": 0.5}]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{rig.api}/sim/trades", json={"trades": trades}) as r:
+            assert r.status == 200, await r.text()
+    rig.configure({"consistency_guard": {"max_day_share": 0.5, "profit_target": 1_000}})
+    await rig.start_daemon()
+
+    async def rebuilt():
+        view = (await get_status(rig.daemon.status_url))["accounts"][0]["firm"]["consistency_guard"]
+        return view if view["days"] else None
+
+    view = await wait_for(rebuilt, what="R15 days rebuilt from Trade/search")
+    assert view["profit_before_today"] == round(599.26 - 100.5, 2) and len(view["days"]) == 2
+    stored = [v for _, _, f, v in rig.daemon.store.balance_history(rig.account) if f == "net_pnl"]
+    assert sorted(stored) == [-100.5, 599.26]
+
+    await rig.stop_daemon()
+    seq = max((r["seq"] for r in rig.sim.request_log), default=0)
+    await rig.start_daemon()
+    view = (await get_status(rig.daemon.status_url))["accounts"][0]["firm"]["consistency_guard"]
+    assert view["profit_before_today"] == round(599.26 - 100.5, 2)
+    day_start = datetime.fromisoformat(
+        (await get_status(rig.daemon.status_url))["accounts"][0]["trading_day"]["start"])
+    for row in rig.sim.request_log:
+        if row["seq"] > seq and row["path"].lower() == "/api/trade/search":
+            start = datetime.fromisoformat(row["body"]["startTimestamp"].replace("Z", "+00:00"))
+            assert start >= day_start - timedelta(seconds=1), row  # today's only

@@ -120,3 +120,78 @@ async def test_metrics_of_the_real_daemon_parse_with_names_types_and_labels(star
 
     # Nothing in the library's process-wide registry: the daemon keeps its own.
     assert not [m for m in prometheus_client.REGISTRY.collect() if m.name.startswith("risk_manager_")]
+
+
+async def test_firm_guard_series_per_account_and_group(tmp_path):
+    """R14/R15/R16 figures, reduce-only and the group's P&L on /metrics of the real daemon, for
+    two simulator accounts (50,000 each) in one group; the numbers match /status."""
+    from ruamel.yaml import YAML
+
+    from e2e.helpers import SELL, Trader, write_config
+    from risk_manager.daemon.app import Daemon
+    from risk_manager.sim import Simulator
+
+    rules = {"max_loss_floor": {"starting_balance": 50_000, "max_drawdown": 2_000, "buffer": 100},
+             "consistency_guard": {"max_day_share": 0.5, "profit_target": 3_000},
+             "scaling_plan": {"tiers": [{"balance_at_least": 0, "max_contracts": 2},
+                                        {"balance_at_least": 50_000, "max_contracts": 5}]}}
+    async with Simulator(accounts=2, speed=0.0) as sim:
+        ids = sim.info()["accounts"]
+        root = write_config(tmp_path / "cfg", sim.info()["api"], ids, rules)
+        yaml = YAML()
+        doc = yaml.load((root / "accounts.yaml").read_text())
+        doc["groups"] = [{"name": "copy", "accounts": ids, "daily_loss_limit": 100, "reduce_only_at": 0.5}]
+        with (root / "accounts.yaml").open("w") as fh:
+            yaml.dump(doc, fh)
+        t = Trader(sim.info()["api"])
+        await t.login()
+        daemon = Daemon(root, environ={"PROJECTX_API_KEY": "sim-key"}, configure_logging=False)
+        await daemon.start()
+        try:
+            families = {f.name: f for f in text_string_to_metric_families((await _scrape(daemon.status_url))[1])}
+
+            def value(family, **labels):
+                [s] = [s for s in families[family].samples if s.labels == labels]
+                return s.value
+
+            for a in map(str, ids):
+                assert value("risk_manager_max_loss_floor_dollars", account=a) == 48_000.0
+                assert value("risk_manager_max_loss_floor_high_dollars", account=a) == 50_000.0
+                assert value("risk_manager_max_loss_floor_distance_dollars", account=a) == 1_900.0
+                assert value("risk_manager_consistency_today_dollars", account=a) == 0.0
+                assert value("risk_manager_consistency_allowed_dollars", account=a) == 1_500.0
+                assert value("risk_manager_scaling_max_contracts", account=a) == 5.0
+                assert value("risk_manager_reduce_only", account=a) == 0.0
+            assert value("risk_manager_group_pnl_dollars", group="copy") == 0.0
+            for name in ("max_loss_floor_dollars", "reduce_only", "group_pnl_dollars"):
+                assert families[f"risk_manager_{name}"].type == "gauge"
+
+            # −$60 open on the first account, −$50 is the group's reduce-only point.
+            await t.price(MNQ, 20_000.0)
+            await t.place(ids[0], MNQ, BUY, 1)
+
+            async def subscribed():
+                return MNQ in sim.hubs.market_subscriptions()
+
+            await wait_for(subscribed, what="market subscription of MNQ")
+            await t.price(MNQ, 19_970.0)
+
+            async def reduced():
+                text = (await _scrape(daemon.status_url))[1]
+                fams = {f.name: f for f in text_string_to_metric_families(text)}
+                flags = [s.value for s in fams["risk_manager_reduce_only"].samples]
+                return fams if flags == [1.0, 1.0] else None
+
+            families = await wait_for(reduced, what="reduce-only on both accounts in /metrics")
+            status = await get_status(daemon.status_url)
+            row = next(r for r in status["accounts"] if r["id"] == ids[0])
+            floor = row["firm"]["max_loss_floor"]
+            assert value("risk_manager_max_loss_floor_distance_dollars", account=str(ids[0])) == floor["distance"]
+            assert floor["distance"] < 1_900.0
+            pnl = value("risk_manager_group_pnl_dollars", group="copy")
+            assert -100.0 < pnl <= -50.0
+            await t.place(ids[0], MNQ, SELL, 1)  # the close passes
+            await wait_for(lambda: t.flat(ids[0]), what="the close under reduce-only")
+        finally:
+            await daemon.shutdown()
+            await t.close()

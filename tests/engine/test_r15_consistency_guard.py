@@ -83,3 +83,57 @@ def test_a_losing_day_never_locks_and_alert_mode():
     alert = guard(mode="alert", include_unrealized=False)
     acts = alert.handle(trade(1, ES, 1_600.0, ts=T0), T0)
     assert [type(a) for a in acts] == [Alert] and "Consistency" in acts[0].reason
+
+
+# -- the days before today rebuilt from Trade/search (docs/rules.md) -----------------------------
+def _t(tid, pnl, ts, fees=0.0, comm=0.0, voided=False):
+    from risk_manager.events import Trade
+
+    return Trade(tid, ACCT, ES, 6_000.0, 1, 1, profit_and_loss=pnl, fees=fees, commissions=comm,
+                 voided=voided, creation_timestamp=ts)
+
+
+def test_trade_history_grouped_by_trading_day_net_of_fees_once_per_id():
+    from risk_manager.engine.firm import day_net_from_trades
+
+    history = [  # newest first, as the gateway answers
+        _t(6, 500.0, ct(2026, 8, 19, 9)),  # today: the reconciler's, not history
+        _t(5, 1_000.0, ct(2026, 8, 18, 12), voided=True),
+        _t(4, 100.0, ct(2026, 8, 18, 16, 59)),
+        _t(3, -50.0, ct(2026, 8, 17, 17, 30), comm=1.0),  # after the 17:00 reset: Aug 18's
+        _t(1, None, ct(2026, 8, 17, 10), fees=0.74),  # the opening half-turn repeated after the close
+        _t(2, 200.0, ct(2026, 8, 17, 10, 5), fees=0.74),
+        _t(1, None, ct(2026, 8, 17, 10), fees=0.74),
+    ]
+    days = day_net_from_trades(history, guard().timeline.day_of, ct(2026, 8, 19).date())
+    # Aug 17: 200 − 0.74 − 0.74 (the opening fee, once); Aug 18: −50 − 1 + 100.
+    assert days == {ct(2026, 8, 17).date(): 198.52, ct(2026, 8, 18).date(): 49.0}
+
+
+def test_rebuilt_days_count_as_profit_before_today_and_are_handed_out_once():
+    eng = guard(include_unrealized=False)
+    eng.handle(account(True, balance=50_000.0), T0)
+    assert eng.needs_day_history(ACCT)
+    days = {ct(2026, 8, 17).date(): 1_200.0, ct(2026, 8, 18).date(): 800.0, ct(2026, 8, 19).date(): 9.0}
+    assert eng.restore_day_history(ACCT, days, T0) == 2  # today's figure is not history
+    assert not eng.needs_day_history(ACCT)
+    saved = [(r.trading_day, r.field, r.value) for r in eng.take_records() if isinstance(r, BalanceRecord)]
+    assert (ct(2026, 8, 17).date(), "net_pnl", 1_200.0) in saved and len([s for s in saved if s[1] == "net_pnl"]) == 2
+    assert eng.restore_day_history(ACCT, days, T0) == 0  # known days are not replaced
+    # before 2,000: total max(2,000 + today, 3,000) → allowed 1,500 until today passes 1,000.
+    view = eng.snapshot(ACCT, T0)["firm"]["consistency_guard"]
+    assert view["profit_before_today"] == 2_000.0 and view["allowed_today"] == 1_500.0
+    assert eng.handle(trade(1, ES, 1_499.0, ts=T0), T0) == []
+    # 1,600 today: total 3,600, allowed 1,800 → still in; without the history 1,600 ≥ 1,500.
+    assert eng.handle(trade(2, ES, 101.0, ts=T0), T0 + timedelta(seconds=1)) == []
+    acts = eng.handle(trade(3, ES, 400.0, ts=T0), T0 + timedelta(seconds=2))  # 2,000 of 4,000
+    assert locks_set(acts)
+
+
+def test_no_history_read_with_a_starting_balance_or_when_days_are_recorded():
+    assert not guard(starting_balance=50_000).needs_day_history(ACCT)
+    assert not engine({}).needs_day_history(ACCT)
+    eng = guard()
+    eng.handle(account(True, balance=50_000.0), T0)
+    eng.restore_balance_history([(ACCT, ct(2026, 8, 18).date(), "net_pnl", 10.0)])
+    assert not eng.needs_day_history(ACCT)

@@ -76,3 +76,50 @@ def test_r14_reduce_only_at_a_share_of_the_room():
     acts = eng.handle(account(True, balance=49_000.0), T0 + timedelta(seconds=1))  # 50 %
     [lock] = locks_set(acts)
     assert lock.rule == "R14:reduce_only" and lock.kind is LockKind.REDUCE_ONLY
+
+
+def test_r04_reduce_only_lets_a_close_pass_and_cancels_an_add():
+    # R04 per position, $500 limit, reduce-only from 60 %: long 1 ES at 6000, −$300 at 5994.
+    eng = engine({"daily_unrealized_loss": {"loss_limit": 500, "reduce_only_at": 0.6}})
+    eng.handle(pos(ES, 1, 6000.0), T0)
+    eng.handle(order(31, ES, otype=1, side=0, size=1, limit=5990.0), T0)  # a buy: adds
+    assert eng.handle(quote(ES, last=5994.5), T0 + timedelta(seconds=1)) == []  # −$275: 55 %
+    acts = eng.handle(quote(ES, last=5994.0), T0 + timedelta(seconds=2))  # −$300: 60 %
+    [lock] = locks_set(acts)
+    assert (lock.rule, lock.kind, lock.until) == ("R04:reduce_only", LockKind.REDUCE_ONLY, ct(2026, 8, 19, 17))
+    assert [a.order_id for a in of(acts, CancelOrder)] == [31]
+    assert not of(acts, Flatten) and not eng.locks.is_locked(ACCT)
+    now = T0 + timedelta(seconds=5)
+    assert eng.handle(order(32, ES, otype=1, side=1, size=1, limit=6005.0), now) == []  # closes
+    [cancel] = of(eng.handle(order(33, ES, otype=1, side=0, size=1, limit=5980.0), now), CancelOrder)
+    assert cancel.order_id == 33 and cancel.rule == "reduce_only"
+    # The limit itself still closes the position (the flatten narrowed to what is not in flight).
+    acts = eng.handle(quote(ES, last=5990.0), now + timedelta(seconds=1))  # −$500
+    assert [(c.contract_id, c.rule) for c in of(acts, ClosePosition)] == [(ES, "R04")]
+    assert not eng.locks.is_locked(ACCT)  # per position: no lockout
+
+
+def test_r04_total_scope_reduce_only_and_alert_mode_only_says_so():
+    eng = engine({"daily_unrealized_loss": {"loss_limit": 500, "scope": "total", "reduce_only_at": 0.8}})
+    eng.handle(pos(ES, 1, 6000.0), T0)
+    acts = eng.handle(quote(ES, last=5992.0), T0 + timedelta(seconds=1))  # −$400: 80 %
+    assert [l.rule for l in locks_set(acts)] == ["R04:reduce_only"]
+    alert = engine({"daily_unrealized_loss": {"loss_limit": 500, "reduce_only_at": 0.8, "mode": "alert"}})
+    alert.handle(pos(ES, 1, 6000.0), T0)
+    acts = alert.handle(quote(ES, last=5992.0), T0 + timedelta(seconds=1))
+    assert not locks_set(acts) and alert.locks.reduce_only(ACCT) is None
+    assert any("[alert only]" in getattr(a, "reason", "") for a in acts)
+
+
+def test_r04_reduce_only_at_tightens_now_and_loosens_at_the_reset():
+    from risk_manager.config.models import RiskConfig
+    from risk_manager.engine.policy import looser_changes
+
+    def cfg(ro):
+        return RiskConfig.model_validate({"rules": {"daily_unrealized_loss": {"reduce_only_at": ro}}})
+
+    def loose(a, b):
+        return [c.key for c in looser_changes(cfg(a), cfg(b))]
+
+    assert loose(None, 0.8) == [] and loose(0.8, 0.6) == []  # set or earlier: at once
+    assert loose(0.8, None) == ["reduce_only_at"] and loose(0.6, 0.8) == ["reduce_only_at"]

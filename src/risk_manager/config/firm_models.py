@@ -109,6 +109,9 @@ class ConsistencyGuard(_FirmRule):
     starting_balance: float | None = Field(None, gt=0)
     #: Profit made before the guard kept the history (the platform shows it).
     profit_before: float = 0.0
+    #: Without `starting_balance`, the first start reads this many trading days of trade history
+    #: (Trade/search) to rebuild the days' net P&L; older profit belongs in `profit_before`.
+    history_days: int = Field(30, ge=1, le=366)
 
     @model_validator(mode="after")
     def _amounts(self) -> "ConsistencyGuard":

@@ -152,6 +152,9 @@ class DailyRealizedProfit(RuleBase):
 class DailyUnrealizedLoss(RuleBase):
     loss_limit: float = Field(300, gt=0)
     scope: Literal["per_position", "total"] = "per_position"
+    #: From this share of the limit (one position's loss, or the total's, per `scope`) until the
+    #: reset: reduce-only (docs/rules.md).
+    reduce_only_at: float | None = Field(None, gt=0, lt=1)
 
 
 # --- R05 ---------------------------------------------------------------------------------

@@ -124,6 +124,8 @@ class Daemon(StatusProviderMixin):
         self._config_stamp: tuple[Any, ...] | None = None
         #: A reloaded config with changes that wait for the reset: (config, its resolved accounts).
         self._pending: tuple[LoadedConfig, Resolved] | None = None
+        #: accounts.yaml `groups` in force (a looser edit waits for the reset, as rules do).
+        self._groups: list[Any] = []
         self._pending_changes: list[dict[str, Any]] = []
         #: The per-account overrides in force (some fields may be held back until the reset).
         self._overrides: dict[int, dict[str, Any]] = {}
@@ -213,6 +215,7 @@ class Daemon(StatusProviderMixin):
         for loop in (self._tick_loop(), self._reload_loop(), self._watch_loop(), self._pnl_loop()):
             self._spawn(loop)
         self._start_maintenance()
+        self._spawn(self._rebuild_day_history())  # background: enforcement never waits for it
         self.state = "running"
         self.ready.set()
         self._write_runtime_file()
@@ -411,7 +414,8 @@ class Daemon(StatusProviderMixin):
         assert self.config is not None
         self._overrides = {aid: entry.overrides for aid, entry in self.entries.items() if entry.overrides}
         self.engine = RiskEngine(self.config.risk, catalog, account_overrides=self._overrides)
-        self.engine.set_groups(self._account_groups())
+        self._groups = list(self.config.accounts.groups)
+        self.engine.set_groups(self._account_groups(self._groups))
         # The executor writes through the fail-safe ledger: a failing store never stops a
         # flatten, and a lock not yet durable is retried by the tick (docs/operations.md).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
@@ -431,11 +435,10 @@ class Daemon(StatusProviderMixin):
                                      counters=self.counters)
         self._config_stamp = self._stamp()
 
-    def _account_groups(self) -> list:
+    def _account_groups(self, specs: list) -> list:
         """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
         from risk_manager.engine.groups import Group
 
-        assert self.config is not None
         ids: dict[str, int] = {}
         for aid, entry in self.entries.items():
             ids[str(aid)] = aid
@@ -443,7 +446,7 @@ class Daemon(StatusProviderMixin):
                 if name:
                     ids[name.casefold()] = aid
         out = []
-        for spec in self.config.accounts.groups:
+        for spec in specs:
             members = tuple(dict.fromkeys(ids[k] for k in (str(m).casefold() for m in spec.accounts) if k in ids))
             if len(members) < len(spec.accounts):
                 log.error("group %s: some accounts are not guarded; the group covers %s only", spec.name, members)
@@ -477,6 +480,22 @@ class Daemon(StatusProviderMixin):
                 continue
             log.warning("re-issuing open flatten intent %s for account %s", intent.id, intent.account_id)
             self.executor.resume_intent(intent.id, intent.account_id, intent.rule, intent.reason, intent.detail)
+
+    async def _rebuild_day_history(self) -> None:
+        """R15's days before today from Trade/search, where none is recorded (daemon/history.py)."""
+        from risk_manager.daemon.history import rebuild_day_history
+
+        assert self.engine is not None and self.pipeline is not None
+
+        def warn(title: str, body: str) -> None:
+            if self.alerts is not None:
+                self.alerts.config_problem(title, body, "warning")
+
+        done = await rebuild_day_history(self.rest, self.engine, self.clock.now, sorted(self.accounts),
+                                         save=self.pipeline.save_records, warn=warn)
+        if any(done.values()):  # a lower allowance may already be reached today
+            self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+            self._publish_status()
 
     def _record_reset(self, now: datetime, at_start: bool = False) -> None:
         assert self.engine is not None
@@ -932,7 +951,8 @@ class Daemon(StatusProviderMixin):
         assert self.engine is not None and self.pipeline is not None
         plan = plan_reload(current_base=self.engine.config, current_overrides=self._overrides,
                            current_config=self.engine.account_config, guarded=self.accounts,
-                           target_base=fresh.risk, target=target, apply_now=apply_now)
+                           target_base=fresh.risk, target=target, apply_now=apply_now,
+                           current_groups=self._groups, target_groups=fresh.accounts.groups)
         for aid in plan.remove:
             log.warning("account %s is no longer guarded (removed from accounts.yaml)", self.accounts[aid] or aid)
             del self.accounts[aid]
@@ -943,6 +963,9 @@ class Daemon(StatusProviderMixin):
                 self.accounts[aid] = name
                 self.entries[aid] = entry
         self._overrides = plan.overrides
+        # Groups first: the re-examination below judges them under the limits now in force.
+        self._groups = plan.groups
+        self.engine.set_groups(self._account_groups(plan.groups))
         self.pipeline.dispatch(self.engine.update_config(plan.base, now, account_overrides=plan.overrides))
         for aid in plan.add:
             self.engine.state(aid).name = self.accounts[aid]

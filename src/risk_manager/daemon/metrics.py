@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from risk_manager.daemon.metrics_firm import firm_families
+
 if TYPE_CHECKING:
     from risk_manager.engine.actions import Action
 
@@ -112,6 +114,7 @@ class _DaemonCollector(Collector):
         yield from self._locks(d)
         yield from self._store(d)
         yield from self._alerts(d)
+        yield from firm_families(d)  # R14–R16, groups, reduce-only (daemon/metrics_firm.py)
 
     @staticmethod
     def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from risk_manager.config.models import AccountEntry, RiskConfig
-from risk_manager.engine.policy import looser_changes
+from risk_manager.engine.policy import looser_changes, looser_group_changes
 
 #: A resolved account: id → (name as the gateway shows it, its accounts.yaml entry).
 Resolved = dict[int, tuple[str | None, AccountEntry]]
@@ -70,6 +70,7 @@ class ReloadPlan:
     add: Resolved  # start guarding now
     remove: list[int]  # stop guarding now (only when applied now)
     pending: list[dict[str, Any]] = field(default_factory=list)  # what waits for the reset
+    groups: list[Any] = field(default_factory=list)  # accounts.yaml `groups` in force now
 
     @property
     def waits(self) -> bool:
@@ -85,11 +86,16 @@ def plan_reload(
     target_base: RiskConfig,
     target: Resolved,
     apply_now: bool,
+    current_groups: Iterable[Any] = (),
+    target_groups: Iterable[Any] = (),
 ) -> ReloadPlan:
-    """What to apply now for a reloaded config (`target_base`, the accounts it resolves to).
+    """What to apply now for a reloaded config (`target_base`, the accounts it resolves to, the
+    account groups of accounts.yaml).
 
     `current_config(aid)` is the config in force for a guarded account (base + override)."""
     base, pending, _ = split_changes(current_base, target_base, apply_now)
+    groups, held = split_groups(list(current_groups), list(target_groups), apply_now)
+    pending += held
     add = {aid: row for aid, row in target.items() if aid not in guarded}
     dropped = [aid for aid in guarded if aid not in target]
     remove = dropped if apply_now else []
@@ -111,7 +117,40 @@ def plan_reload(
             overrides[aid] = override
             label = guarded[aid] or str(aid)
             pending += [{**change, "account": label} for change in held]
-    return ReloadPlan(base, overrides, add, remove, pending)
+    return ReloadPlan(base, overrides, add, remove, pending, groups)
+
+
+def split_groups(old: list[Any], new: list[Any], apply_now: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+    """(account groups in force now, their changes held for the reset): a group added or
+    tightened applies now; one removed stays as it was, a looser field is held at its old value
+    (engine/policy.py GROUP_DIRECTIONS) until the reset."""
+    changes = looser_group_changes(old, new)
+    if apply_now or not changes:
+        return list(new), []
+    from risk_manager.config.firm_models import AccountGroup
+
+    old_by = {g.name: g for g in old}
+    held: dict[str, list[Any]] = {}
+    for c in changes:
+        held.setdefault(c.rule.removeprefix("group:"), []).append(c)
+    out: list[Any] = []
+    for group in new:
+        keys = [c.key for c in held.get(group.name, ())]
+        if not keys:
+            out.append(group)
+            continue
+        doc = group.model_dump(mode="json")
+        was = old_by[group.name].model_dump(mode="json")
+        for key in keys:
+            doc[key] = was[key]
+        try:
+            out.append(AccountGroup.model_validate(doc))
+        except ValueError:  # a mix the model refuses: the whole group waits as it was
+            out.append(old_by[group.name])
+    out += [old_by[name] for name in held if name in old_by and all(g.name != name for g in new)]
+    pending = [{"rule": c.rule, "key": c.key, "from": c.old if c.key else "in force",
+                "to": c.new if c.key else "removed"} for c in changes]
+    return out, pending
 
 
 def _split_override(

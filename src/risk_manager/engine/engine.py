@@ -93,6 +93,7 @@ class RiskEngine:
         self._overrides: dict[int, dict] = dict(account_overrides or {})
         #: Account groups sharing limits (docs/rules.md), and each member's groups.
         self._group_of: dict[int, tuple[Group, ...]] = {}
+        self.groups: tuple[Group, ...] = ()
         #: Own orders bound and trades handled since the last `take_records` (to persist).
         #: Bounded: a caller that never takes them (replay, benchmarks) must not grow memory.
         self._unsaved: deque[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = deque(maxlen=UNSAVED_MAX)
@@ -156,7 +157,8 @@ class RiskEngine:
         for acct in sorted(self.accounts):
             sb = self.contexts(acct)["symbol_blocks"].config
             out += self.locks.on_blocked_symbols(acct, set(sb.blocked_symbols) if sb.enabled else set())
-        return self._finish(out + self._recheck_all(now), now)
+        # Groups too: a tightened group limit (set_groups before this) acts at once.
+        return self._finish(out + self._recheck_all(now) + self._judge_groups(sorted(self._group_of), now), now)
 
     # -- state access --------------------------------------------------------------------------
     def state(self, account_id: int) -> AccountState:
@@ -260,6 +262,7 @@ class RiskEngine:
                 group_of.setdefault(acct, []).append(group)
                 self.state(acct)
         self._group_of = {a: tuple(g) for a, g in group_of.items()}
+        self.groups: tuple[Group, ...] = tuple(groups)
 
     def _judge_groups(self, accounts, now: datetime) -> list[Action]:
         seen: set[str] = set()
@@ -435,6 +438,25 @@ class RiskEngine:
         """Start-up: the persisted balance history, iterable of (account, day, field, value)."""
         for account_id, day, field_name, value in rows:
             self.state(account_id).firm.restore(day, field_name, value, self.trading_day)
+
+    def needs_day_history(self, account_id: int) -> bool:
+        """R15 reads the profit before today from the recorded days, and none before today is
+        recorded (first start): the daemon rebuilds them from Trade/search (docs/rules.md)."""
+        cfg = self.contexts(account_id)["consistency_guard"].config
+        if not cfg.enabled or cfg.starting_balance is not None or self.trading_day is None:
+            return False
+        return not any(d < self.trading_day for d in self.state(account_id).firm.day_pnl)
+
+    def restore_day_history(self, account_id: int, days: dict[date, float], now: datetime) -> int:
+        """Days' net P&L rebuilt from the trade history: the days not recorded yet (before
+        today) are kept and handed out for persisting. Returns how many were new."""
+        firm = self.state(account_id).firm
+        new = {d: v for d, v in days.items()
+               if self.trading_day is not None and d < self.trading_day and d not in firm.day_pnl}
+        for day, pnl in sorted(new.items()):
+            firm.day_pnl[day] = pnl
+            self._unsaved.append(BalanceRecord(account_id, day, "net_pnl", pnl, now))
+        return len(new)
 
     def _start_firm_day(self, state: AccountState, day: date, start: datetime,
                         previous: date | None) -> None:

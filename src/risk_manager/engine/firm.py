@@ -9,9 +9,12 @@ the same floor. Pure data, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
+
+from risk_manager.events import Trade
 
 BalanceField = Literal["start_of_day", "end_of_day", "high_equity", "net_pnl"]
 
@@ -69,3 +72,24 @@ class FirmState:
     @property
     def profit_before_today(self) -> float:
         return sum(self.day_pnl.values())
+
+
+def day_net_from_trades(trades: Iterable[Trade], day_of: Callable[[datetime], date],
+                        before: date) -> dict[date, float]:
+    """Net P&L (profitAndLoss or 0, less fees and commissions: what each fill moved the
+    balance by) of each trading day before `before`, from `Trade/search` rows in any order.
+    A trade id counts once — the gateway repeats a close's opening half-turn (pnl null) under
+    its id; the row with a P&L wins. Voided trades and rows without a time count nothing."""
+    by_id: dict[int, Trade] = {}
+    for t in trades:
+        seen = by_id.get(t.id)
+        if seen is None or (seen.profit_and_loss is None and t.profit_and_loss is not None):
+            by_id[t.id] = t
+    out: dict[date, float] = {}
+    for t in by_id.values():
+        if t.voided or t.creation_timestamp is None:
+            continue
+        day = day_of(t.creation_timestamp)
+        if day < before:
+            out[day] = out.get(day, 0.0) + (t.profit_and_loss or 0.0) - t.fees - t.commissions  # state.fill_pnl
+    return {d: round(v, 2) for d, v in sorted(out.items())}

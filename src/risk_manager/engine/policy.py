@@ -125,7 +125,8 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
                                      "enforcement": _close_all_to_reduce},  # limits: see _limits_looser
     "daily_realized_loss": {**_COMMON, "loss_limit": UP, "include_unrealized": TRUE_TO_FALSE,
                             "reduce_only_at": _later_or_gone},
-    "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY},
+    "daily_unrealized_loss": {**_COMMON, "loss_limit": UP, "scope": ANY,
+                              "reduce_only_at": _later_or_gone},
     "max_unrealized_profit": {"enabled": TRUE_TO_FALSE, "action_mode": ENFORCE_TO_ALERT, "mode": ANY,
                               "profit_target": UP, "breakeven_arm_ticks": UP},
     "trade_frequency_limit": {**_COMMON, "per_minute": UP, "per_hour": UP, "per_session": UP,
@@ -150,7 +151,7 @@ DIRECTIONS: dict[str, dict[str, Direction]] = {
     # before counts more profit; no history-independent order between the two sources.
     "consistency_guard": {**_COMMON, "max_day_share": UP, "profit_target": UP,
                           "include_unrealized": TRUE_TO_FALSE, "starting_balance": ANY,
-                          "profit_before": UP},
+                          "profit_before": UP, "history_days": NEVER},
 }
 
 #: Top-level fields: gross ≥ net so switching to gross makes losses look smaller.
@@ -198,3 +199,35 @@ def tighter_or_neutral(old: RiskConfig, new: RiskConfig) -> bool:
 
 
 __all__ = ["Change", "DIRECTIONS", "looser_changes", "tighter_or_neutral"]
+
+
+# -- account groups (accounts.yaml `groups`) ------------------------------------------------------
+def _limit_looser(o: Any, n: Any) -> bool:
+    """A group limit loosens when it goes or rises; one that appears tightens."""
+    return o is not None and (n is None or n > o)
+
+
+#: field → direction. Members: any change waits (a member's profit can offset another's loss,
+#: and one taken out no longer counts), like fields with no clear order.
+GROUP_DIRECTIONS: dict[str, Direction] = {
+    "mode": ENFORCE_TO_ALERT, "daily_loss_limit": _limit_looser, "include_unrealized": TRUE_TO_FALSE,
+    "reduce_only_at": _later_or_gone, "max_contracts": _limit_looser, "micro_weight": DOWN,
+    "accounts": lambda o, n: [str(a).casefold() for a in o] != [str(a).casefold() for a in n],
+}
+
+
+def looser_group_changes(old: Any, new: Any) -> list[Change]:
+    """Every change of account groups from `old` to `new` (lists of config.firm_models.AccountGroup)
+    that loosens: a group removed, or a field of a group looser (rule = "group:<name>")."""
+    out: list[Change] = []
+    new_by = {g.name: g for g in new}
+    for group in old:
+        o = group.model_dump(mode="json")
+        if group.name not in new_by:
+            out.append(Change(f"group:{group.name}", "", o, None))
+            continue
+        n = new_by[group.name].model_dump(mode="json")
+        for key in sorted(set(o) | set(n)):
+            if o.get(key) != n.get(key) and GROUP_DIRECTIONS.get(key, ANY)(o.get(key), n.get(key)):
+                out.append(Change(f"group:{group.name}", key, o.get(key), n.get(key)))
+    return out

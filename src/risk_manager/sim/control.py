@@ -69,6 +69,7 @@ class ControlApi:
         return [
             web.post("/sim/price", self._wrap(self.price)),
             web.post("/sim/account", self._wrap(self.account)),
+            web.post("/sim/trades", self._wrap(self.past_trades)),
             web.post("/sim/fault", self._wrap(self.fault)),
             web.post("/sim/quotes", self._wrap(self.quotes)),
             web.post("/sim/config", self._wrap(self.config)),
@@ -117,6 +118,34 @@ class ControlApi:
         self.sim.engine.set_account(account_id, can_trade=can_trade, balance=balance, auto_oco=auto_oco)
         self.sim.publish()
         return web.json_response({"ok": True, "account": self.sim.engine.accounts[account_id].to_wire()})
+
+    async def past_trades(self, request: web.Request) -> web.Response:
+        """Seed trade history: {"trades": [{"accountId", "contractId", "at" (ISO time),
+        "profitAndLoss" (null: a half-turn), "fees"?, "commissions"?, "side"?, "size"?, "id"?,
+        "voided"?}]} (sim/engine.py add_past_trade)."""
+        from datetime import datetime
+
+        rows = (await _json_object(request)).get("trades")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ControlError("field 'trades' must be a list of objects")
+        added = []
+        for row in rows:
+            try:
+                at = datetime.fromisoformat(str(row["at"]))
+                if at.tzinfo is None:
+                    raise ValueError("'at' needs a UTC offset")
+                pnl = row.get("profitAndLoss")
+                trade = self.sim.engine.add_past_trade(
+                    int(row["accountId"]), str(row["contractId"]), at,
+                    profit_and_loss=None if pnl is None else float(pnl),
+                    fees=float(row.get("fees", 0.0)), commissions=float(row.get("commissions", 0.0)),
+                    side=int(row.get("side", 1)), size=int(row.get("size", 1)),
+                    trade_id=None if row.get("id") is None else int(row["id"]),
+                    voided=bool(row.get("voided", False)))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ControlError(f"trade {row!r}: {exc}") from None
+            added.append(trade.to_wire(stream=False))
+        return web.json_response({"ok": True, "trades": added})
 
     async def fault(self, request: web.Request) -> web.Response:
         body = await _json_object(request)

@@ -436,6 +436,27 @@ class MatchingEngine:
             and o.created >= start and (end is None or o.created <= end)
         ]
 
+    def add_past_trade(
+        self, account_id: int, contract_id: str, created: datetime, *, profit_and_loss: float | None,
+        fees: float = 0.0, commissions: float = 0.0, side: int = 1, size: int = 1,
+        trade_id: int | None = None, voided: bool = False,
+    ) -> SimTrade:
+        """A fill of the past (trade history seeded by a test): listed by Trade/search, never
+        pushed, the balance left as it is (it already holds the past). `trade_id` of an existing
+        trade records it once more, as the gateway repeats a close's opening half-turn."""
+        if account_id not in self.accounts:
+            raise KeyError(f"unknown account {account_id}")
+        if contract_id not in self.catalog:
+            raise KeyError(f"unknown contract {contract_id}")
+        trade = SimTrade(
+            id=self._trade_id() if trade_id is None else trade_id, account_id=account_id,
+            contract_id=contract_id, created=created, price=self.market(contract_id).last or 1.0,
+            profit_and_loss=profit_and_loss, fees=fees, commissions=commissions, side=side, size=size,
+            order_id=self._order_id(), voided=voided,
+        )
+        self.trades.append(trade)
+        return trade
+
     def trades_between(self, account_id: int, start: datetime | None, end: datetime | None) -> list[SimTrade]:
         return [
             t for t in self.trades

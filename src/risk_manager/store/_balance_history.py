@@ -51,3 +51,25 @@ class BalanceHistoryMixin(StoreBase):
                 if value is not None:
                     out.append((int(row[0]), day_in(row[1]), name, float(value)))
         return out
+
+    def _fold_balance_history(self, cutoff_day: str) -> int:
+        """Retention (store.prune): the rows of each account before `cutoff_day` become one row,
+        at the latest of those days, that keeps what R14/R15 read of them — the highest
+        end-of-day balance, the highest equity and the sum of the days' net P&L — so pruning
+        never lowers the floor's high nor changes the profit before today. Start-of-day balances
+        of old days go (only yesterday's is ever read). Returns the rows deleted."""
+        with self.transaction():
+            folds = self._conn.execute(
+                "SELECT account_id, MAX(trading_day), COUNT(*), MAX(end_of_day), MAX(high_equity), "
+                "SUM(net_pnl) FROM balance_history WHERE trading_day < ? GROUP BY account_id "
+                "HAVING COUNT(*) > 1", (cutoff_day,)).fetchall()
+            now = ts_out(self._now())
+            for account_id, last_day, _, eod, high, net in folds:
+                self._conn.execute(
+                    "DELETE FROM balance_history WHERE account_id = ? AND trading_day < ?",
+                    (account_id, cutoff_day))
+                self._conn.execute(
+                    "INSERT INTO balance_history (account_id, trading_day, end_of_day, high_equity, "
+                    "net_pnl, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (account_id, last_day, eod, high, None if net is None else round(net, 2), now))
+            return sum(n - 1 for _, _, n, *_ in folds)

@@ -120,7 +120,8 @@ class MaintenanceMixin(StoreBase):
     def prune(self, journal_days: int = 30, audit_days: int = 365) -> dict[str, int]:
         """Delete journal rows (and trades seen) older than `journal_days`, and audit, lock
         history, completed intents, daily P&L, resets, login attempts and expired admin sessions
-        older than `audit_days`. Locks and open intents are never pruned. Returns rows deleted
+        older than `audit_days`; the balance history older than that is folded into one row per
+        account (store/_balance_history.py). Locks and open intents are never pruned. Returns rows deleted
         per table."""
         now = self._now()
         journal_cut = ts_out(now - timedelta(days=journal_days))
@@ -140,6 +141,8 @@ class MaintenanceMixin(StoreBase):
             ),
             "daily_pnl": self._prune_table("daily_pnl", "rowid", "trading_day", audit_day),
             "resets": self._prune_table("resets", "rowid", "trading_day", audit_day),
+            # Folded, not dropped: R14's high and R15's profit so far span the account's life.
+            "balance_history": self._fold_balance_history(audit_day),  # type: ignore[attr-defined]
             "login_attempts": self._prune_table("login_attempts", "id", "at", audit_cut),
             "admin_sessions": self._prune_table(
                 "admin_sessions", "rowid", "expires_at", ts_out(now)
