@@ -44,3 +44,52 @@ def test_replay_of_missing_file_exits_2(tmp_path):
     from risk_manager.daemon.replay import run_replay
 
     assert run_replay(tmp_path / "nope.jsonl", tmp_path) == 2
+
+
+async def test_replay_judges_account_groups_from_accounts_yaml(tmp_path):
+    """A day recorded with no group, replayed after a group was configured: the group's shared
+    daily loss fires in the replay as it would have in the daemon (docs/rules.md)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    from e2e.helpers import Trader, write_config
+    from risk_manager.daemon.app import Daemon
+    from risk_manager.daemon.replay import replay
+    from risk_manager.sim import Simulator
+
+    sim = Simulator(accounts=3, speed=0.0)
+    await sim.start()
+    t = Trader(sim.info()["api"])
+    await t.login()
+    daemon = None
+    try:
+        ids = sim.info()["accounts"]
+        root = write_config(tmp_path / "cfg", sim.info()["api"], ids, {})
+        daemon = Daemon(root, environ={"PROJECTX_API_KEY": "sim-key"}, configure_logging=False)
+        await daemon.start()
+        await t.price(MNQ, 20_000.0)
+        for acct in ids:  # about -$61 each: -$184 together, none alone near -$150
+            await t.place(acct, MNQ, BUY, 1)
+        await t.price(MNQ, 19_970.0)
+        for acct in ids:
+            await t.place(acct, MNQ, SELL, 1)
+        await asyncio.sleep(0.3)
+        await daemon.shutdown()
+        daemon = None
+    finally:
+        if daemon is not None:
+            await daemon.shutdown()
+        await t.close()
+        await sim.stop()
+    yaml = YAML()
+    doc = yaml.load((root / "accounts.yaml").read_text())
+    doc["groups"] = [{"name": "copy", "accounts": ids, "daily_loss_limit": 150}]
+    with (root / "accounts.yaml").open("w") as fh:
+        yaml.dump(doc, fh)
+    out = io.StringIO()
+    fired = replay(root / "state" / "risk_manager.db", root, out)
+    text = out.getvalue()
+    assert fired["group:copy"] >= 6, text  # a lock and a flatten for each of the three accounts
+    for acct in ids:
+        assert any(f"group:copy acct {acct}" in line and "lock lockout" in line for line in text.splitlines()), text

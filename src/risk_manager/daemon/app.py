@@ -437,7 +437,7 @@ class Daemon(StatusProviderMixin):
 
     def _account_groups(self, specs: list) -> list:
         """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
-        from risk_manager.engine.groups import Group
+        from risk_manager.engine.groups import resolve_groups
 
         ids: dict[str, int] = {}
         for aid, entry in self.entries.items():
@@ -445,14 +445,10 @@ class Daemon(StatusProviderMixin):
             for name in (entry.name, self.accounts.get(aid)):
                 if name:
                     ids[name.casefold()] = aid
-        out = []
-        for spec in specs:
-            members = tuple(dict.fromkeys(ids[k] for k in (str(m).casefold() for m in spec.accounts) if k in ids))
-            if len(members) < len(spec.accounts):
-                log.error("group %s: some accounts are not guarded; the group covers %s only", spec.name, members)
-            if members:
-                out.append(Group(spec.name, members, spec))
-        return out
+        groups, problems = resolve_groups(specs, ids)
+        for problem in problems:
+            log.error(problem)
+        return groups
 
     async def _recover(self) -> None:
         """Locks, reconcile, missed reset, flatten what a locked account still holds, intents."""

@@ -7,7 +7,9 @@ JOURNAL is a JSON Lines file (`Store.export_journal`), the daemon's event journa
 nothing is written into the state dir (store.readonly), so replaying while the daemon runs, or
 before it starts, never changes what it finds. Time is the recorded receive time of each event;
 the 1 s tick runs in between (time-based rules: R08 grace, R09 session end, lock expiry, the daily
-reset).
+reset). Account groups come from accounts.yaml (members by id or by the name given there), and the
+firm guards (R14–R16) start from the balance history the main database holds for the days before
+the first replayed one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from risk_manager.engine.actions import (
     Action,
@@ -36,7 +38,9 @@ from risk_manager.events import Event
 from risk_manager.store.records import StoreError
 
 if TYPE_CHECKING:
+    from risk_manager.config.loader import LoadedConfig
     from risk_manager.engine.catalog import ContractCatalog
+    from risk_manager.engine.groups import Group
 
 #: Between two events at most this many 1 s ticks are run; longer gaps are ticked coarser.
 MAX_TICKS_PER_GAP = 600
@@ -99,6 +103,41 @@ def _events(journal: Path, out: TextIO) -> Iterator[Event]:
     return read_journal_events(info.path)
 
 
+def _groups(config: "LoadedConfig", out: TextIO) -> list["Group"]:
+    """accounts.yaml `groups`, members resolved by the ids and names accounts.yaml gives (a name
+    only the gateway knows cannot be resolved offline: said, and that member left out)."""
+    from risk_manager.engine.groups import resolve_groups
+
+    ids: dict[str, int] = {}
+    for entry in config.accounts.accounts:
+        if entry.id is not None:
+            ids[str(entry.id)] = entry.id
+            if entry.name:
+                ids[entry.name.casefold()] = entry.id
+    groups, problems = resolve_groups(list(config.accounts.groups), ids)
+    for problem in problems:
+        out.write(f"{problem}\n")
+    return groups
+
+
+def _balance_history(journal: Path, state_db: Path, out: TextIO) -> list[tuple[int, Any, str, float]]:
+    """R14–R16's balance history from the main database (given, else the config's), read-only."""
+    from risk_manager.store.readonly import is_sqlite_file, read_balance_history
+
+    for source in dict.fromkeys([journal, state_db]):
+        if not is_sqlite_file(source):
+            continue
+        try:
+            rows = read_balance_history(source)
+        except (StoreError, sqlite3.Error) as exc:
+            out.write(f"balance history: cannot read {source} ({exc}); skipped\n")
+            continue
+        if rows:
+            out.write(f"balance history: {len(rows)} facts in {source} (read-only)\n")
+            return rows
+    return []
+
+
 def _catalog(journal: Path, state_db: Path, out: TextIO) -> "ContractCatalog":
     """Tick sizes: the simulator's list, overridden by the contracts the daemon cached from the
     gateway (in the main database given, else in the config's state dir), read read-only."""
@@ -133,6 +172,8 @@ def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> 
     events = _events(journal, out)
     catalog = _catalog(journal, config.state_dir / "risk_manager.db", out)
     engine = RiskEngine(config.risk, catalog, account_overrides=overrides)
+    engine.set_groups(_groups(config, out))
+    history = _balance_history(journal, config.state_dir / "risk_manager.db", out)
     fired: Counter[str] = Counter()
     last: datetime | None = None
     count = 0
@@ -150,6 +191,9 @@ def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> 
         if now is None:
             continue
         count += 1
+        if last is None and history:  # the days before the replayed one, as the daemon had them
+            first_day = engine.timeline.day_of(now)
+            engine.restore_balance_history(r for r in history if r[1] < first_day)
         if last is not None and now > last:
             gap = (now - last).total_seconds()
             step = max(1.0, gap / MAX_TICKS_PER_GAP)

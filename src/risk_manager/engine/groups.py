@@ -30,6 +30,20 @@ class Group:
         return f"group:{self.name}"
 
 
+def resolve_groups(specs: list, ids: dict[str, int]) -> tuple[list[Group], list[str]]:
+    """accounts.yaml `groups` with members resolved through `ids` (account id as text, or a
+    casefolded name, -> account id). Returns the groups that have members and one message per
+    group some of whose accounts are not known (the group covers the known ones only)."""
+    groups, problems = [], []
+    for spec in specs:
+        members = tuple(dict.fromkeys(ids[k] for k in (str(m).casefold() for m in spec.accounts) if k in ids))
+        if len(members) < len(spec.accounts):
+            problems.append(f"group {spec.name}: some accounts are not guarded; the group covers {members} only")
+        if members:
+            groups.append(Group(spec.name, members, spec))
+    return groups, problems
+
+
 def group_pnl(group: Group, states: dict[int, AccountState]) -> float:
     cfg = group.config
     return sum(s.realized_net + (s.unrealized_total if cfg.include_unrealized else 0.0)

@@ -21,6 +21,17 @@ _UPSERT = {
     "net_pnl": "net_pnl = excluded.net_pnl",
 }
 FIELDS = tuple(_UPSERT)
+SELECT_HISTORY = f"SELECT account_id, trading_day, {', '.join(FIELDS)} FROM balance_history"
+
+
+def history_facts(rows: Iterable[Any]) -> list[tuple[int, Any, str, float]]:
+    """balance_history rows -> (account id, trading day, field, value), one per stored fact."""
+    out = []
+    for row in rows:
+        for name, value in zip(FIELDS, row[2:]):
+            if value is not None:
+                out.append((int(row[0]), day_in(row[1]), name, float(value)))
+    return out
 
 
 class BalanceHistoryMixin(StoreBase):
@@ -42,15 +53,7 @@ class BalanceHistoryMixin(StoreBase):
     def balance_history(self, account_id: int | None = None) -> list[tuple[int, Any, str, float]]:
         """(account id, trading day, field, value) of every stored fact, oldest day first."""
         where, args = ("WHERE account_id = ?", (account_id,)) if account_id is not None else ("", ())
-        rows = self._rows(
-            f"SELECT account_id, trading_day, {', '.join(FIELDS)} FROM balance_history {where} "
-            "ORDER BY trading_day, account_id", args)
-        out = []
-        for row in rows:
-            for name, value in zip(FIELDS, row[2:]):
-                if value is not None:
-                    out.append((int(row[0]), day_in(row[1]), name, float(value)))
-        return out
+        return history_facts(self._rows(f"{SELECT_HISTORY} {where} ORDER BY trading_day, account_id", args))
 
     def _fold_balance_history(self, cutoff_day: str) -> int:
         """Retention (store.prune): the rows of each account before `cutoff_day` become one row,

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from risk_manager.events import Contract, Event
 from risk_manager.store._maintenance import journal_path_for
@@ -151,3 +151,14 @@ def read_cached_contracts(path: Path) -> list[Contract]:
             return []
         rows = conn.execute(f"SELECT {CONTRACT_COLUMNS} FROM contracts ORDER BY id").fetchall()
     return [contract_from_row(r) for r in rows]
+
+
+def read_balance_history(path: Path) -> list[tuple[int, Any, str, float]]:
+    """The firm guards' balance history of a main database ([] when it has none), as
+    `Store.balance_history` returns it."""
+    from risk_manager.store._balance_history import SELECT_HISTORY, history_facts
+
+    with read_only(path) as conn:
+        if "balance_history" not in _columns(conn):
+            return []
+        return history_facts(conn.execute(f"{SELECT_HISTORY} ORDER BY trading_day, account_id").fetchall())
