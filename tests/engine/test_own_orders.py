@@ -20,7 +20,7 @@ from engine.engine_helpers import (
 )
 from risk_manager.engine.actions import Lock, LockEnd, LockKind
 from risk_manager.engine.gate import InFlight
-from risk_manager.engine.own_orders import GUARD_TAG_PREFIX, HandledTradeRecord, OwnOrderRecord
+from risk_manager.engine.own_orders import GUARD_TAG_PREFIX, HandledTradeRecord, JudgedExitRecord, OwnOrderRecord
 from risk_manager.events import Order, OrderStatus, make_event
 
 MARKET, STOP = 2, 4
@@ -118,12 +118,16 @@ def test_a_trade_handled_before_a_restart_rebuilds_state_but_fires_no_event_rule
     # Before the restart: R07 and R03 act, and the trade is recorded as handled.
     first = eng.handle(losing, T0 - timedelta(minutes=10))
     assert sorted(lock.rule for lock in locks_set(first)) == ["R03", "R07"]
-    records = [r for r in eng.take_records() if isinstance(r, HandledTradeRecord)]
+    taken = eng.take_records()
+    records = [r for r in taken if isinstance(r, HandledTradeRecord)]
     assert [r.trade_id for r in records] == [900]
+    judged = [(r.account_id, r.exec_key, r.worst) for r in taken if isinstance(r, JudgedExitRecord)]
+    assert judged == [(ACCT, "order:900", -60.0)]
 
     # After the restart (a fresh engine): the R03 lock was lifted by the admin, R07's ended.
     eng = engine({**R07, **R03})
     eng.restore_handled_trades([(ACCT, 900)])
+    eng.restore_judged_exits(judged)
     actions = eng.handle(losing, T0)
     assert eng.state(ACCT).realized == -60.0  # state rebuilt
     # R07 (an event rule) is silent; R03 (a standing condition: the day is below the limit) acts.

@@ -165,3 +165,32 @@ def test_a_partial_exit_pending_at_the_daily_reset_is_still_judged():
     assert e.snapshot(ACCT, after)["realized_pnl"] == 0.0  # a new trading day
     (lock,) = locks_set(out)
     assert lock.rule == "R07" and lock.reason.startswith("Loss of -$110.62")
+
+
+def test_a_partial_exit_judged_before_a_restart_is_not_judged_again_by_the_restart():
+    """Judged after its grace, the exit order is still working when the daemon restarts: its fills,
+    read again, rebuild it as judged (exits_judged), so the grace of the rebuilt exit never judges
+    it a second time; a later, worse fill of the same order still escalates."""
+    from risk_manager.engine.own_orders import HandledTradeRecord, JudgedExitRecord, exec_key_text
+
+    e = long3()
+    run(e, [exit_order(1, 1, otype=LIMIT), fill(1, pnl=-110.0), pos(MNQ, 2, 20000.0)])
+    t2 = T0 + MS + timedelta(seconds=2)
+    assert r07_locks([e.tick(t2)])  # judged: −$110.62
+    records = e.take_records()
+    handled = [(r.account_id, r.trade_id) for r in records if isinstance(r, HandledTradeRecord)]
+    judged = [(r.account_id, r.exec_key, r.worst) for r in records if isinstance(r, JudgedExitRecord)]
+    assert judged == [(ACCT, exec_key_text(("order", EXIT)), -110.62)]
+
+    # The restart: a fresh engine, the cooldown still in force, the same state read again.
+    after = t2 + timedelta(seconds=10)
+    e = engine(TIERS)
+    e.tick(after)
+    e.restore_handled_trades(handled)
+    e.restore_judged_exits(judged)
+    rebuilt = run(e, [pos(MNQ, 2, 20000.0), exit_order(1, 1, otype=LIMIT), fill(1, pnl=-110.0)], after)
+    assert r07_locks(rebuilt) == []
+    assert r07_locks([e.tick(after + timedelta(seconds=5))]) == []  # the rebuilt exit's grace
+    worse = e.handle(fill(3, pnl=-100.0), after + timedelta(seconds=6))  # a new fill: −$221.24
+    (lock,) = locks_set(worse)
+    assert lock.rule == "R07" and lock.reason.startswith("Loss of -$211.24")

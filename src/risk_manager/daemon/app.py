@@ -466,6 +466,7 @@ class Daemon(StatusProviderMixin):
         if self.engine.trading_day is not None and self.engine.day_start is not None:
             self.engine.restore_handled_trades(self.store.restart_handled_trade_ids(
                 self.engine.trading_day - timedelta(days=1), self.engine.day_start, now))
+            self.engine.restore_judged_exits(self.store.judged_exits(self.engine.trading_day - timedelta(days=1)))
         self.engine.restore_own_orders(self.store.own_orders(now - timedelta(days=2)))
         self.engine.restore_balance_history(self.store.balance_history())  # R14–R16 (docs/rules.md)
         await self.reconcile(reason="start-up")

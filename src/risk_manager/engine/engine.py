@@ -30,7 +30,15 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.gate import InFlight, gate, inflight_key
 from risk_manager.engine.locks import LockManager
-from risk_manager.engine.own_orders import HandledTradeRecord, OwnKind, OwnOrderRecord, is_guard_tag
+from risk_manager.engine.own_orders import (
+    HandledTradeRecord,
+    JudgedExitRecord,
+    OwnKind,
+    OwnOrderRecord,
+    exec_key_of_text,
+    exec_key_text,
+    is_guard_tag,
+)
 from risk_manager.engine.firm import BalanceRecord
 from risk_manager.engine.groups import Group, judge as judge_group
 from risk_manager.engine.reduce_only import respond as reduce_only_response
@@ -421,11 +429,22 @@ class RiskEngine:
         for account_id, trade_id in trades:
             self.state(account_id).handled_before.add(trade_id)
 
-    def take_records(self) -> list[OwnOrderRecord | HandledTradeRecord | BalanceRecord]:
-        """What to persist since the last call (own orders, handled trades, balance history)."""
-        out: list[OwnOrderRecord | HandledTradeRecord | BalanceRecord] = list(self._unsaved)
+    def restore_judged_exits(self, rows: Any) -> None:
+        """Start-up: R07's exits judged before (iterable of (account, exec key text, worst))."""
+        for account_id, key, worst in rows:
+            self.state(account_id).judged_before[exec_key_of_text(key)] = worst
+
+    def take_records(self) -> list[Any]:
+        """What to persist since the last call (own orders, handled trades, judged exits,
+        balance history)."""
+        out: list[Any] = list(self._unsaved)
         self._unsaved.clear()
         for acct, state in self.accounts.items():
+            if state.judged_unsaved and self.day_start is not None:  # kept until the day is known
+                day = self.trading_day or self.day_start.date()
+                out += [JudgedExitRecord(acct, exec_key_text(k), day, worst, self.day_start)
+                        for k, worst in state.judged_unsaved]
+                state.judged_unsaved.clear()
             firm = state.firm
             if firm.high_unsaved and firm.high_equity is not None and self.day_start is not None:
                 firm.high_unsaved = False

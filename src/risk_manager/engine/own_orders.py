@@ -62,6 +62,28 @@ class HandledTradeRecord:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class JudgedExitRecord:
+    """An exit order R07 judged (to persist: after a restart its fills rebuild the exit as judged,
+    so only a later, worse fill of it is judged again)."""
+
+    account_id: int
+    exec_key: str  # "order:<id>" or "trade:<id>" (AccountState.exec_key_of)
+    trading_day: date
+    worst: float
+    at: datetime
+
+
+def exec_key_text(key: object) -> str:
+    kind, ident = key  # type: ignore[misc]
+    return f"{kind}:{ident}"
+
+
+def exec_key_of_text(text: str) -> tuple[str, int]:
+    kind, _, ident = text.partition(":")
+    return kind, int(ident)
+
+
 @dataclass(slots=True)
 class _Claim:
     contract_id: str

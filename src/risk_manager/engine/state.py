@@ -253,6 +253,10 @@ class AccountState:
         #: restart (they only rebuild state): see engine/own_orders.py.
         self.own_orders = OwnOrders(account_id)
         self.handled_before: set[int] = set()
+        #: R07: exits judged before a restart (execution key -> worst sum judged); their fills,
+        #: read again, rebuild the exit as judged. `judged_unsaved`: judgements to persist.
+        self.judged_before: dict[object, float] = {}
+        self.judged_unsaved: list[tuple[object, float]] = []
         #: Balance history of the firm-account guards (R14–R16): engine/firm.py.
         self.firm = FirmState()
 
@@ -417,7 +421,10 @@ class AccountState:
         if ex is None:
             if not closing:
                 return ()  # an opening fill: no exit
-            ex = self._exits[key] = self._pending_exits[key] = _Exit(t.order_id, t.contract_id, now)
+            ex = self._exits[key] = _Exit(t.order_id, t.contract_id, now, worst_judged=self.judged_before.get(key))
+            if ex.worst_judged is None:
+                self._pending_exits[key] = ex
+            # else judged before a restart: not due again; a later closing fill escalates (below)
         ex.filled += t.size
         if key not in self._pending_exits:
             return (self._judge_exit(key),) if closing else ()
@@ -441,6 +448,8 @@ class AccountState:
         pnl = net if self.pnl_basis == "net" else gross
         before = ex.worst_judged
         ex.worst_judged = pnl if before is None else min(before, pnl)
+        if before is None or ex.worst_judged < before:  # what a restart must know changed
+            self.judged_unsaved.append((key, ex.worst_judged))
         return ExitJudgement(ex.order_id, ex.contract_id, pnl, before)
 
     def _position_ends_exits(self, change: Change) -> Change:

@@ -68,7 +68,8 @@ Trading day
   last_reset() -> date | None
 
 Own orders and handled trades (engine bookkeeping that must survive a restart)
-  save_engine_records(records) -> int              OwnOrderRecord / HandledTradeRecord, one commit
+  save_engine_records(records) -> int              OwnOrderRecord / HandledTradeRecord / JudgedExitRecord, one commit
+  judged_exits(since_day) -> list[(account_id, exec_key, worst)]   R07's exits judged (the worst sum)
   own_orders(since=None) -> list[(account_id, order_id, kind)]
   handled_trade_ids(since_day) -> list[(account_id, trade_id)]   trades whose event rules ran
   restart_handled_trade_ids(since_day, day_start, now)   the same; a store from before these

@@ -134,6 +134,7 @@ class MaintenanceMixin(StoreBase):
             ),
             "trades_seen": self._prune_table("trades_seen", "trade_id", "seen_at", journal_cut),
             "own_orders": self._prune_table("own_orders", "order_id", "placed_at", journal_cut),
+            "exits_judged": self._prune_table("exits_judged", "rowid", "judged_at", journal_cut),
             "audit": self._prune_table("audit", "id", "ts", audit_cut),
             "lock_history": self._prune_table("lock_history", "id", "at", audit_cut),
             "intents": self._prune_table(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from risk_manager.engine.own_orders import HandledTradeRecord, OwnOrderRecord
+from risk_manager.engine.own_orders import HandledTradeRecord, JudgedExitRecord, OwnOrderRecord
 from risk_manager.store._base import StoreBase
 from risk_manager.store.codec import day_out, ts_out
 
@@ -22,14 +22,16 @@ HANDLED_SINCE_META = "handled_trades_recorded_since"
 class OwnOrdersMixin(StoreBase):
     def save_engine_records(self, records: Iterable[Any]) -> int:
         """Persist own orders and handled trades in one commit; ids already stored are kept."""
-        own, handled = [], []
+        own, handled, judged = [], [], []
         for r in records:
             if isinstance(r, OwnOrderRecord):
                 own.append((r.order_id, r.account_id, r.contract_id, r.kind, ts_out(r.at)))
             elif isinstance(r, HandledTradeRecord):
                 handled.append((r.trade_id, r.account_id, day_out(r.trading_day), r.pnl,
                                 int(r.voided), ts_out(r.at)))
-        if not own and not handled:
+            elif isinstance(r, JudgedExitRecord):
+                judged.append((r.account_id, r.exec_key, day_out(r.trading_day), r.worst, ts_out(r.at)))
+        if not own and not handled and not judged:
             return 0
         with self.transaction():
             self._conn.executemany(
@@ -38,7 +40,18 @@ class OwnOrdersMixin(StoreBase):
             self._conn.executemany(
                 "INSERT OR IGNORE INTO trades_seen (trade_id, account_id, trading_day, pnl, "
                 "voided, seen_at) VALUES (?, ?, ?, ?, ?, ?)", handled)
-        return len(own) + len(handled)
+            # the worst judged only falls (later fills escalate)
+            self._conn.executemany(
+                "INSERT INTO exits_judged (account_id, exec_key, trading_day, worst, judged_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, exec_key) DO UPDATE SET "
+                "worst = MIN(worst, excluded.worst)", judged)
+        return len(own) + len(handled) + len(judged)
+
+    def judged_exits(self, since_day: date) -> list[tuple[int, str, float]]:
+        """(account id, exec key, worst sum judged) of R07's exits judged on `since_day` and later."""
+        rows = self._rows("SELECT account_id, exec_key, worst FROM exits_judged WHERE trading_day >= ?",
+                          (day_out(since_day),))
+        return [(int(a), str(k), float(w)) for a, k, w in rows]
 
     def own_orders(self, since: datetime | None = None) -> list[tuple[int, int, str]]:
         """(account id, order id, kind) of the orders the guard placed (since `since`), oldest

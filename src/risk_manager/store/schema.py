@@ -171,6 +171,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (account_id, trading_day)
     );
     """,
+    # 8: R07's judged exit orders (the worst sum judged): after a restart the exit rebuilt from its
+    # fills is known as judged, so the restart never judges it a second time.
+    """
+    CREATE TABLE exits_judged (
+        account_id  INTEGER NOT NULL,
+        exec_key    TEXT NOT NULL,
+        trading_day TEXT NOT NULL,
+        worst       REAL NOT NULL,
+        judged_at   TEXT NOT NULL,
+        PRIMARY KEY (account_id, exec_key)
+    );
+    CREATE INDEX exits_judged_by_day ON exits_judged (trading_day);
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
