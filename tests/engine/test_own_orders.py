@@ -135,6 +135,28 @@ def test_a_trade_handled_before_a_restart_rebuilds_state_but_fires_no_event_rule
     assert eng.take_records() == []  # nothing new to persist
 
 
+def test_trades_read_again_on_a_locked_account_set_no_fresh_cooldown():
+    """R06 locked the account before the restart (cooldown still in force). Read again, its trades
+    go through the locked path, where the lock-setting rules still judge events: an event rule
+    there must not judge a handled trade again (it would set a fresh, later cooldown and flatten).
+    Found by the model checker's long run (seed 2145: a 10-order burst, then a restart)."""
+    burst = [trade(950 + i, MNQ, None, ts=T0 + timedelta(seconds=i), order_id=1950 + i) for i in range(4)]
+    eng = engine(R06)
+    out = [eng.handle(t, T0 + timedelta(seconds=i)) for i, t in enumerate(burst)]
+    (lock,) = [lk for o in out for lk in locks_set(o) if lk.rule == "R06"]
+    handled = [(r.account_id, r.trade_id) for r in eng.take_records() if isinstance(r, HandledTradeRecord)]
+    assert len(handled) == 4
+
+    later = T0 + timedelta(seconds=20)  # the restart, inside the cooldown
+    eng = engine(R06)
+    eng.locks.restore([lock])
+    eng.restore_handled_trades(handled)
+    again = [eng.handle(t, later) for t in burst]
+    assert [a for o in again for a in o if isinstance(a, Flatten)] == []
+    assert locks_set([a for o in again for a in o]) == []
+    assert eng.locks.get(ACCT, "R06").until == lock.until  # the cooldown is the one it had
+
+
 def test_a_trade_never_handled_still_fires_event_rules():
     eng = engine(R07)
     eng.restore_handled_trades([(ACCT, 1)])

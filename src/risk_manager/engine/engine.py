@@ -244,7 +244,7 @@ class RiskEngine:
                 out += self._account_event(event, state, now)
             elif kind is not EventKind.ORDER or change.exits_due:  # orders: the cancel is all
                 # (the fastest path), unless the order's end completes an exit R07 must judge
-                out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS)
+                out += self._locked_rules(event, state, now, refresh=kind in _NEEDS_MARKS, standing_only=replayed)
                 if acct in self._group_of:
                     out += self._judge_groups((acct,), now)
             return self._finish(out, now)
@@ -303,18 +303,22 @@ class RiskEngine:
 
     def _locked_rules(
         self, event: Event | None, state: AccountState, now: datetime, *, refresh: bool = True,
-        names: tuple[str, ...] = (),
+        names: tuple[str, ...] = (), standing_only: bool = False,
     ) -> list[Action]:
         """While a lock holds: the rules that set locks still judge the event (`event` None: the
         state, with the lock-setting ones of `names`), and what one of them proposes is kept only
         when it records a lock of its own (new, or ending later than that rule's current one) — so
         a breach locks at once whatever else is active, and a breach already locked is not
-        flattened again on every event."""
+        flattened again on every event. `standing_only` as in `_run_rules`: an event handled before
+        a restart is judged by the standing-condition rules only (a fresh R06/R07 cooldown from a
+        trade read again would be the restart enforcing)."""
         if event is None:
             ctx = self.contexts(state.account_id)
             plan = tuple((RULES[n], ctx[n]) for n in names if n in LOCKING_RULES and ctx[n].config.enabled)
         else:
             plan = self._lock_plan(state.account_id, event.kind)
+        if standing_only:
+            plan = tuple((e, c) for e, c in plan if c.name in RECHECK_RULES)
         if not plan:
             return []
         if refresh:
