@@ -201,6 +201,7 @@ class Checker:
                 self.ok()
                 if realized >= r13["target"] and "R13" not in locks:
                     self.fail("I5", i, f"account {n}: realized {realized} >= {r13['target']} but no R13 lock")
+            self._r06_r07(i, n, acct, trades, state, locks)
             r10 = self.day.rules.get("auth_loss_guard")
             if r10 is not None and not can_trade[acct]:
                 self.ok()
@@ -230,6 +231,50 @@ class Checker:
                     self.ok()
                     if left:
                         self.fail("I5", i, f"account {n}: blocked symbol {sym} still has {', '.join(left)}")
+
+    def _r06_r07(self, i: int, n: int, acct: int, trades: list[dict[str, Any]], state: dict[str, Any],
+                 locks: set[str]) -> None:
+        """R06 and R07 over the trader's own orders (the guard's closes never count): a lock is due
+        when the ledger shows the breach, and a lock needs one. Margins keep clock skew between
+        the ledger's timestamps and the daemon's from deciding."""
+        mine = [t for t in trades if t["accountId"] == acct and not t.get("voided")
+                and t["orderId"] in self.w.trader_orders]
+        r06 = self.enforce.get("trade_frequency_limit")
+        if r06 is not None:
+            firsts = sorted({o: min(_ts(t["creationTimestamp"]) for t in mine if t["orderId"] == o)
+                             for o in {t["orderId"] for t in mine}}.values())
+
+            def most_within(seconds: float) -> int:
+                return max((sum(1 for u in firsts if timedelta(0) <= t - u <= timedelta(seconds=seconds))
+                            for t in firsts), default=0)
+
+            limit = r06["per_minute"]
+            self.ok()
+            if most_within(55) > limit and "R06" not in locks:
+                self.fail("I5", i, f"account {n}: {most_within(55)} trader executions within a minute > "
+                                   f"{limit} but no R06 lock")
+            if most_within(65) <= limit and "R06" in locks:
+                self.fail("I5", i, f"account {n}: R06 locked though no minute held more than "
+                                   f"{most_within(65)} trader executions (limit {limit})")
+        r07 = self.enforce.get("cooldown_after_loss")
+        if r07 is not None:
+            loss = max(tier["loss_amount"] for tier in r07["tiers"])  # the mildest tier locks first
+            status = {o["id"]: o["status"] for o in state["orders"]}
+            done_sums, low = [], 0.0
+            for oid in {t["orderId"] for t in mine if t.get("profitAndLoss") is not None}:
+                running = 0.0
+                for t in sorted((t for t in mine if t["orderId"] == oid), key=lambda t: t["id"]):
+                    running += (t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"]
+                    low = min(low, running)
+                if status.get(oid) not in WORKING:  # a complete exit: judged by now
+                    done_sums.append(round(running, 2))
+            self.ok()
+            worst = min(done_sums, default=0.0)
+            if worst <= loss - 0.01 and "R07" not in locks:
+                self.fail("I5", i, f"account {n}: a trader exit order summed {worst} <= {loss} but no R07 lock")
+            if low > loss + 0.01 and "R07" in locks:
+                self.fail("I5", i, f"account {n}: R07 locked though no trader exit order reached {loss} "
+                                   f"(worst running sum {round(low, 2)})")
 
     def i6_honesty(self, i: int, state: dict[str, Any]) -> None:
         import json

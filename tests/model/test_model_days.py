@@ -22,7 +22,10 @@ from model.runner import compare_runs, report, run_day_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
-FIXED_SEEDS = [5, 7, 39]
+#: Chosen for what their reverts show (tests/model/README.md): 3 a restart after an R06 breach
+#: (issue 11 item 2, I3) and the guard's own closes (item 4, I4); 4 R06/R07 counting the guard's
+#: fills (item 6, I5); 39 R01 close_all with resting orders (item 3, I4). Every day catches item 1 (I1).
+FIXED_SEEDS = [3, 4, 39]
 #: An extras process day: two kills -9 mid-enforcement, trailing stops, brackets, a walked book.
 FIXED_EXTRAS_SEED = 1000
 LONG = os.environ.get("RM_MODEL_LONG") == "1"
@@ -37,7 +40,6 @@ def _judge(day, violations) -> None:
 
 @pytest.mark.parametrize("seed", FIXED_SEEDS)
 def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
-    """Seed 39 also holds R01 close_all with resting orders (its revert fails I4)."""
     day = generate_day(seed, n_steps=24)
     with_restarts = run_day_sync(day)
     if not any(s[0] == "restart" for s in day.steps):

@@ -282,6 +282,15 @@ class World:
             # a bracket's stop-loss and take-profit are the trader's orders too
             self.trader_orders.update(o.id for o in self.sim.engine.orders.values() if o.parent_order_id == parent)
 
+    async def _close(self, acct: int, sym: str, path: str, extra: dict[str, Any]) -> None:
+        """The trader's close: the server creates its market order (no id in the answer); it is
+        the trader's, as the orders it places are."""
+        assert self.sim is not None
+        before = max(self.sim.engine.orders, default=0)
+        await self._post(path, {"accountId": acct, "contractId": CONTRACTS[sym], **extra})
+        self.trader_orders.update(o.id for o in self.sim.engine.orders.values()
+                                  if o.id > before and o.account_id == acct and o.contract_id == CONTRACTS[sym])
+
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A front end retries a 5xx/429 (an injected storm may meet the trader's call first)."""
         assert self.trader is not None
@@ -352,10 +361,9 @@ class World:
             # The new trading day's P&L starts from the balances at the reset.
             self.start_balance = {a["id"]: a["balance"] for a in self.sim_state()["accounts"]}
         elif kind == "close":
-            await self._post("/api/Position/closeContract", {"accountId": acct, "contractId": CONTRACTS[step[2]]})
+            await self._close(acct, step[2], "/api/Position/closeContract", {})
         elif kind == "pclose":
-            await self._post("/api/Position/partialCloseContract",
-                             {"accountId": acct, "contractId": CONTRACTS[step[2]], "size": 1})
+            await self._close(acct, step[2], "/api/Position/partialCloseContract", {"size": 1})
         elif kind == "flip":
             net = self._net(acct, step[2])
             side = SELL if net > 0 else BUY
