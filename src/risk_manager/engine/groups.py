@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from risk_manager.engine.actions import Action, Alert, Flatten, Lock, LockEnd, LockKind, SetLock
 from risk_manager.engine import reduce_only
@@ -18,12 +19,15 @@ from risk_manager.engine.locks import LockManager
 from risk_manager.engine.rules._common import cents, cents_at_or_below, money
 from risk_manager.engine.state import AccountState
 
+if TYPE_CHECKING:
+    from risk_manager.config.firm_models import AccountGroup
+
 
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
     account_ids: tuple[int, ...]
-    config: object  # config.firm_models.AccountGroup
+    config: AccountGroup
 
     @property
     def rule(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -142,7 +144,7 @@ def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
     return out
 
 
-def _enum_name(enum_type, value: int) -> str:
+def _enum_name(enum_type: Callable[[int], enum.Enum], value: int) -> str:
     try:
         return enum_type(value).name.lower()
     except ValueError:
@@ -163,11 +165,11 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             value, limit = round(contract_count(state, rc), 2), c.limit
             used = _pct(value, limit)
         elif name == "max_contracts_per_instrument":
-            worst = None
+            worst: tuple[float, int, int | None, str] | None = None
             for symbol, held in holdings_by_symbol(state, rc).items():
                 lim = c.limit_for(symbol)
                 size = sum(s for _, s in held)
-                pct = 100.0 if lim == 0 else (_pct(size, lim) if lim is not None else 0.0)
+                pct = 100.0 if lim == 0 else ((_pct(size, lim) or 0.0) if lim is not None else 0.0)  # (a float: lim > 0)
                 if worst is None or pct > worst[0]:
                     worst = (pct, size, lim, symbol)
             if worst is not None:
@@ -200,7 +202,9 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             minute, hour, session = counts(state, now)
             value = {"minute": minute, "hour": hour, "session": session}
             limit = {"minute": c.per_minute, "hour": c.per_hour, "session": c.per_session}
-            used = max(_pct(minute, c.per_minute), _pct(hour, c.per_hour), _pct(session, c.per_session))
+            # (floats: the per_* limits are >= 1)
+            used = max(_pct(minute, c.per_minute) or 0.0, _pct(hour, c.per_hour) or 0.0,
+                       _pct(session, c.per_session) or 0.0)
         elif name == "cooldown_after_loss":
             # The tiers are the limit (a losing exit of at least `loss` → `cooldown_s`), flat or not.
             limit = [{"loss": t.loss_amount, "cooldown_s": t.cooldown_seconds} for t in c.tiers]
