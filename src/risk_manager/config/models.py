@@ -21,6 +21,7 @@ from risk_manager.instruments import resolve_instrument
 Mode = Literal["enforce", "alert"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Strict(BaseModel):
@@ -210,7 +211,7 @@ class Session(Strict):
     start: str = "08:30"
     end: str = "15:00"
     timezone: str = "America/Chicago"
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS), min_length=1)
 
     _v_start = field_validator("start", "end")(_check_hhmm)
     _v_tz = field_validator("timezone")(_check_tz)

@@ -42,6 +42,7 @@ from risk_manager.enforcement.executor import Executor
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
+from risk_manager.engine.groups import Group
 from risk_manager.events import Account, Event, EventKind
 from risk_manager.private_files import fix_modes, private_dir, private_file
 from risk_manager.store.failsafe import FailSafeLedger
@@ -416,7 +417,7 @@ class Daemon(StatusProviderMixin):
         # flatten, and a lock not yet durable is retried by the tick (docs/operations.md).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
                                      on_health=self._store_health_changed)
-        own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())
+        own_orders = EngineOwnOrders(self.engine, self.clock, self._save_records)
         self.executor = Executor(GatewayBroker(self.rest), self.ledger, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done,
                                  own_orders=own_orders)
@@ -431,10 +432,12 @@ class Daemon(StatusProviderMixin):
                                      counters=self.counters)
         self._config_stamp = self._stamp()
 
-    def _account_groups(self) -> list:
-        """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
-        from risk_manager.engine.groups import Group
+    def _save_records(self) -> None:
+        if self.pipeline is not None:  # always: built right after the executor that calls this
+            self.pipeline.save_records()
 
+    def _account_groups(self) -> list[Group]:
+        """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
         assert self.config is not None
         ids: dict[str, int] = {}
         for aid, entry in self.entries.items():

@@ -244,9 +244,9 @@ class Reconciler:
                 try:
                     await self._sweep_pace(FULL_READS_PER_ACCOUNT if full else SWEEP_READS_PER_ACCOUNT)
                     # Still pending (a full read meanwhile removes it) and still guarded.
-                    full = self._sweep_pending.pop(aid, None)  # type: ignore[assignment]
-                    if full is not None and aid in self._accounts:
-                        await self._sweep_one(aid, full)
+                    pending = self._sweep_pending.pop(aid, None)
+                    if pending is not None and aid in self._accounts:
+                        await self._sweep_one(aid, pending)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -100,7 +100,7 @@ class _EventClient:
     ws: web.WebSocketResponse
     queue: asyncio.Queue[str]
     peer: str
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     sender: asyncio.Task[None] | None = None
     dropped: bool = False
 

@@ -309,7 +309,7 @@ def parse_market_trade(contract_id: str | None, d: dict[str, Any]) -> MarketTrad
     )
 
 
-def parse_contract(d: dict[str, Any]) -> Contract:
+def parse_contract(d: Any) -> Contract:  # a non-dict raises DecodeError
     w = "contract"
     _check_dict(d, w)
     active = _bool(d.get("activeContract"), "activeContract", w)

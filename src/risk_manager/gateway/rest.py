@@ -301,7 +301,7 @@ class GatewayRest:
         token = env.get("newToken")
         if isinstance(token, str) and token:
             self._set_token(token)
-        return self._token  # type: ignore[return-value]
+        return self._token
 
     def _needs_refresh(self) -> bool:
         if self._token is None:
@@ -315,8 +315,8 @@ class GatewayRest:
         """A valid token. Logs in when there is none; refreshes via Auth/validate when the JWT's
         `exp` is within `refresh_margin` (falling back to loginKey); `refresh=True` forces a fresh
         login (after a 401 or GatewayLogout). Single-flight: concurrent callers share one refresh."""
-        if not refresh and not self._needs_refresh():
-            return self._token  # type: ignore[return-value]
+        if not refresh and self._token is not None and not self._needs_refresh():
+            return self._token
         seen = self._token
         async with self._token_lock:
             if self._token is not seen and self._token is not None and not self._needs_refresh():

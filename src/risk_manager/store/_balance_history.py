@@ -25,7 +25,8 @@ FIELDS = tuple(_UPSERT)
 
 class BalanceHistoryMixin(StoreBase):
     def save_engine_records(self, records: Iterable[Any]) -> int:
-        balances, rest = [], []
+        balances: list[BalanceRecord] = []
+        rest: list[Any] = []
         for r in records:
             (balances if isinstance(r, BalanceRecord) else rest).append(r)
         if not balances:
