@@ -237,7 +237,7 @@ class Event:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Event":
+    def from_json(cls, obj: dict[str, Any]) -> Event:
         kind = EventKind(obj["kind"])
         payload_type = _PAYLOAD_TYPES[kind]
         raw = obj["data"]

@@ -38,7 +38,7 @@ def _check_tz(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)")
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)") from None
     return value
 
 
@@ -357,7 +357,7 @@ class RiskConfig(Strict):
     max_quote_age_seconds: float = Field(10, gt=0)
     rules: Rules = Field(default_factory=lambda: Rules.model_validate({}))
 
-    def with_overrides(self, overrides: dict[str, Any] | None) -> "RiskConfig":
+    def with_overrides(self, overrides: dict[str, Any] | None) -> RiskConfig:
         """This config with one account's `overrides` (same shape as `rules`) deep-merged in."""
         if not overrides:
             return self
@@ -405,7 +405,7 @@ class AccountEntry(Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _name_or_id(self) -> "AccountEntry":
+    def _name_or_id(self) -> AccountEntry:
         if self.name is None and self.id is None:
             raise ValueError("each account needs a `name` (as the platform shows it) or an `id`")
         return self
@@ -456,7 +456,7 @@ class AccountsConfig(Strict):
     groups: list[AccountGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _group_members_are_accounts(self) -> "AccountsConfig":
+    def _group_members_are_accounts(self) -> AccountsConfig:
         names = {(a.name or "").casefold() for a in self.accounts} | {str(a.id) for a in self.accounts if a.id is not None}
         seen: set[str] = set()
         for group in self.groups:

@@ -99,7 +99,7 @@ def _events(journal: Path, out: TextIO) -> Iterator[Event]:
     return read_journal_events(info.path)
 
 
-def _catalog(journal: Path, state_db: Path, out: TextIO) -> "ContractCatalog":
+def _catalog(journal: Path, state_db: Path, out: TextIO) -> ContractCatalog:
     """Tick sizes: the simulator's list, overridden by the contracts the daemon cached from the
     gateway (in the main database given, else in the config's state dir), read read-only."""
     from risk_manager.engine.catalog import ContractCatalog

@@ -32,7 +32,7 @@ def _pct(value: float | None, limit: float | None) -> float | None:
     return round(max(0.0, value / limit * 100.0), 1)
 
 
-def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> dict[str, Any]:
+def account_snapshot(engine: RiskEngine, account_id: int, now: datetime) -> dict[str, Any]:
     state = engine.state(account_id)
     ctx = engine.contexts(account_id)
     cfg = engine.account_config(account_id)
@@ -110,7 +110,7 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
     }
 
 
-def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
+def firm_view(engine: RiskEngine, account_id: int) -> dict[str, Any]:
     """The firm-account guards' figures (docs/rules.md): for R14 the floor, the high, the trigger
     (floor + buffer), the equity and its distance to the trigger."""
     state = engine.state(account_id)
@@ -151,7 +151,7 @@ def _enum_name(enum_type: Callable[[int], enum.Enum], value: int) -> str:
         return str(value)
 
 
-def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict[str, Any]]:
+def rule_rows(engine: RiskEngine, account_id: int, now: datetime) -> list[dict[str, Any]]:
     """Each rule's current value against its limit (`used_pct` 0–100+)."""
     state = engine.state(account_id)
     ctx = engine.contexts(account_id)
@@ -244,7 +244,7 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
     return rows
 
 
-def market_session(engine: "RiskEngine", now: datetime) -> dict[str, Any]:
+def market_session(engine: RiskEngine, now: datetime) -> dict[str, Any]:
     """The market session from the R09 window and the holiday calendar, whether or not R09 is on."""
     c = engine.config.rules.session_block_outside
     session = c.session_for(None)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import fields as dc_fields, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from risk_manager.events import (
     Account,

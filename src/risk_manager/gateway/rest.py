@@ -23,7 +23,8 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 
@@ -263,7 +264,7 @@ class GatewayRest:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def __aenter__(self) -> "GatewayRest":
+    async def __aenter__(self) -> GatewayRest:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -405,7 +406,7 @@ class GatewayRest:
                 reason = f"cannot connect: {redact(str(exc))}"
                 if mutating:
                     raise GatewayUnavailable(endpoint, reason, sent=False) from None
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if isinstance(exc, asyncio.TimeoutError):
                     self.stats["timeouts"] += 1
                     reason = f"no answer within {self.timeout} s"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -18,11 +18,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", help="Config directory the service reads (default: the system one)."),
 ]
 InstanceOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--instance", help="One of several logins on this machine: risk-manager@NAME.service "
                                     "with config in <config>/NAME (Linux)."),
 ]

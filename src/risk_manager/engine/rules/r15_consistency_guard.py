@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, cents_at_or_above, day_pnl, lockout_and_flatten, money
+from risk_manager.engine.rules._common import cents, cents_at_or_above, lockout_and_flatten, money
 from risk_manager.engine.rules.r03_daily_realized_loss import triggered_by
 from risk_manager.engine.rules.r16_scaling_plan import day_start_balance
 from risk_manager.engine.state import AccountState
