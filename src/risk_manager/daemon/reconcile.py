@@ -35,7 +35,7 @@ from typing import Any
 from risk_manager.clock import Clock
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.events import Event, Order, OrderStatus, Position, make_event
-from risk_manager.gateway.priority import on_risk_read_path
+from risk_manager.priority import on_risk_read_path
 
 log = logging.getLogger("risk_manager.daemon")
 

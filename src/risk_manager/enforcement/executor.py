@@ -38,7 +38,7 @@ from risk_manager.clock import Clock
 from risk_manager.enforcement.record_detail import target_fields, timing_fields
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
 from risk_manager.enforcement.ports import Broker, Ledger, OwnOrderBook
-from risk_manager.gateway.priority import on_lock_path
+from risk_manager.priority import on_lock_path
 from risk_manager.engine.actions import (
     Action,
     Alert,

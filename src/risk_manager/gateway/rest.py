@@ -42,7 +42,7 @@ from risk_manager.gateway.errors import (
     RateLimited,
 )
 from risk_manager.gateway.models import error_name
-from risk_manager.gateway.priority import ON_LOCK_PATH, ON_RISK_READ_PATH
+from risk_manager.priority import ON_LOCK_PATH, ON_RISK_READ_PATH
 from risk_manager.gateway.redact import get_logger, redact
 from risk_manager.gateway.signalr_protocol import reject_json_constant
 
