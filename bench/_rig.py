@@ -45,11 +45,11 @@ def daemon_command(config_dir: Path) -> list[str]:
 
 async def fetch_status(status_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-            async with http.get(status_url + "/status") as resp:
-                if resp.status != 200:
-                    return None
-                return await resp.json()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
+                http.get(status_url + "/status") as resp:
+            if resp.status != 200:
+                return None
+            return await resp.json()
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
 

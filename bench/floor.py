@@ -82,14 +82,13 @@ async def measure_floor(n: int = 500, seed: int = 7) -> list[int]:
 
 async def _client(base: str) -> None:
     """The reacting side: on every push, POST at once over a kept-alive connection."""
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(base.replace("http", "ws", 1) + "/ws") as ws:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    break
-                i = json.loads(msg.data)["i"]
-                async with http.post(base + "/api/Order/cancel", json={"i": i}) as resp:
-                    await resp.read()
+    async with aiohttp.ClientSession() as http, http.ws_connect(base.replace("http", "ws", 1) + "/ws") as ws:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            i = json.loads(msg.data)["i"]
+            async with http.post(base + "/api/Order/cancel", json={"i": i}) as resp:
+                await resp.read()
 
 
 def main(argv: list[str]) -> int:

@@ -7,7 +7,7 @@ start fast and never pay for the dashboard or the simulator.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 
 ConfigDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", help="Config directory (accounts.yaml, risk_config.yaml)."),
 ]
 
@@ -55,9 +55,9 @@ def sim(
         "--fill-jitter-ms", min=0.0, help="The latency varies by +/- this (seeded).")] = 0.0,
     fill_interval_ms: Annotated[float, typer.Option(
         "--fill-interval-ms", min=0.0, help="Between successive fills of one order.")] = 0.0,
-    depth: Annotated[Optional[str], typer.Option(
+    depth: Annotated[str | None, typer.Option(
         help="Displayed lots per book level, best first, e.g. 1,2,3 (default: unlimited).")] = None,
-    contract_fills: Annotated[Optional[list[str]], typer.Option(
+    contract_fills: Annotated[list[str] | None, typer.Option(
         "--contract-fills", help='Per contract: ID=\'{"depth": [1, 2], "fill_latency_ms": 50}\' (repeatable).')] = None,
 ) -> None:
     """Run the local ProjectX-compatible gateway simulator. First stdout line: JSON with URLs."""
@@ -80,7 +80,7 @@ def run(config: ConfigDir = None) -> None:
     raise typer.Exit(run_daemon(config_dir=config))
 
 
-StatusUrl = Annotated[Optional[str], typer.Option(
+StatusUrl = Annotated[str | None, typer.Option(
     help="Status API of the daemon (default: the running daemon of --config, else daemon.status_api).")]
 
 

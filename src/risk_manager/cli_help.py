@@ -7,12 +7,14 @@ formatter already skips flags). Flags get no type column; everything else is unc
 
 from __future__ import annotations
 
+from typing import Any
+
 from typer.core import TyperOption
 
 _original = TyperOption.display_type_rich
 
 
-def _display_type_rich(self: TyperOption, ctx):  # type: ignore[no-untyped-def]
+def _display_type_rich(self: TyperOption, ctx: Any) -> str | None:  # ctx: typer's vendored click
     if self.is_flag:
         return None
     return _original(self, ctx)

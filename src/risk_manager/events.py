@@ -237,7 +237,7 @@ class Event:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Event":
+    def from_json(cls, obj: dict[str, Any]) -> Event:
         kind = EventKind(obj["kind"])
         payload_type = _PAYLOAD_TYPES[kind]
         raw = obj["data"]
@@ -273,9 +273,12 @@ def _shape(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]
     shape = _SHAPES.get(cls)
     if shape is None:
         names = tuple(f.name for f in fields(cls))
-        getter = attrgetter(*names)
+        getter: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
         if len(names) == 1:  # attrgetter of one name returns the value, not a 1-tuple
-            getter = lambda obj, _get=getter: (_get(obj),)  # noqa: E731
+            one = attrgetter(names[0])
+
+            def getter(obj: Any) -> tuple[Any, ...]:
+                return (one(obj),)
         shape = _SHAPES[cls] = (names, getter)
     return shape
 

@@ -24,7 +24,7 @@ class HttpReceiver:
     base: str = ""
     _runner: web.AppRunner | None = None
 
-    async def start(self) -> "HttpReceiver":
+    async def start(self) -> HttpReceiver:
         app = web.Application()
         app.router.add_post("/api/webhooks/{hook_id}/{token}", self._discord)
         app.router.add_post("/bot{token}/sendMessage", self._telegram)
@@ -81,7 +81,7 @@ class SmtpReceiver:
     port: int = 0
     _server: asyncio.Server | None = None
 
-    async def start(self) -> "SmtpReceiver":
+    async def start(self) -> SmtpReceiver:
         self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -91,8 +91,8 @@ async def test_breach_is_enforced_through_every_fault(tmp_path: Path) -> None:
 
             async def locked_and_flat() -> bool:
                 status = await get_status(daemon.status_url)  # type: ignore[arg-type]
-                locked = any(lock["rule"] == "R03" for lock in account_locks(status, account))
-                return locked and await trader.flat(account)
+                locked = any(lock["rule"] == "R03" for lock in account_locks(status, account))  # noqa: B023
+                return locked and await trader.flat(account)  # noqa: B023 - awaited in this iteration
 
             try:
                 await wait_for(locked_and_flat, timeout=20.0, interval=0.1, what=f"{name}: locked and flat")

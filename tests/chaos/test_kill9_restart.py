@@ -119,7 +119,7 @@ async def test_kill9_at_random_points_then_restart_keeps_every_guarantee(tmp_pat
             url = daemon.status_url
 
             async def settled() -> Any:
-                status = await fetch_status(url)
+                status = await fetch_status(url)  # noqa: B023 - awaited in this iteration
                 if status is None:
                     return None
                 row_a, row_b = account_row(status, a), account_row(status, b)

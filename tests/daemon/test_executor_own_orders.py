@@ -13,7 +13,7 @@ from risk_manager.engine.actions import Flatten, PlaceStop
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.engine.own_orders import GUARD_TAG_PREFIX
-from e2e.helpers import BUY, LIMIT, MES, MNQ, SELL, wait_for
+from e2e.helpers import BUY, LIMIT, MES, MNQ, SELL
 from daemon.executor_rig import FAST, executor_rig
 
 pytestmark = pytest.mark.e2e

@@ -32,16 +32,14 @@ def r15_engine(now: datetime, **cfg) -> RiskEngine:
 
 
 async def control(api: str, path: str, body: dict) -> dict:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{api}/sim/{path}", json=body) as r:
-            assert r.status == 200, await r.text()
-            return await r.json()
+    async with aiohttp.ClientSession() as http, http.post(f"{api}/sim/{path}", json=body) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
 
 
 async def trade_searches(api: str) -> list[dict]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{api}/sim/log") as r:
-            rows = (await r.json())["requests"]
+    async with aiohttp.ClientSession() as http, http.get(f"{api}/sim/log") as r:
+        rows = (await r.json())["requests"]
     return [row["body"] for row in rows if row["path"].lower() == "/api/trade/search"]
 
 

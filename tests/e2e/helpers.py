@@ -184,9 +184,8 @@ async def lose_60(trader: Trader, account: int) -> None:
 
 
 async def get_status(status_url: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(status_url + "/status") as r:
-            return await r.json()
+    async with aiohttp.ClientSession() as http, http.get(status_url + "/status") as r:
+        return await r.json()
 
 
 def account_locks(status: dict[str, Any], account: int) -> list[dict[str, Any]]:

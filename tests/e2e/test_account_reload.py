@@ -197,9 +197,9 @@ async def test_reload_and_apply_pending_need_the_admin_session(two):
     two.configure([two.a, two.b], R01)
     await two.start()
     two.edit_accounts(lambda doc: doc["accounts"].pop())
-    async with aiohttp.ClientSession() as http:
-        async with http.post(two.daemon.status_url + "/admin/apply-pending", json={}) as r:
-            assert r.status in (401, 403)
+    async with aiohttp.ClientSession() as http, \
+            http.post(two.daemon.status_url + "/admin/apply-pending", json={}) as r:
+        assert r.status in (401, 403)
     await asyncio.sleep(0.6)
     assert two.b in await two.guarded()
 

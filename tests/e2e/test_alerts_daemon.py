@@ -238,7 +238,7 @@ async def test_pnl_stream_history_and_pending_applies_at(bench):
         while time.monotonic() < deadline:
             try:
                 msg = await ws.receive_json(timeout=max(0.05, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if msg["type"] == "pnl" and msg["account_id"] == acct:
                 pnl.append((datetime.fromisoformat(msg["ts"]).timestamp(), msg["data"]))

@@ -54,9 +54,8 @@ async def test_first_start_rebuilds_the_days_before_today_from_trade_history(rig
                "profitAndLoss": 600.0, "fees": 0.74},
               {"accountId": rig.account, "contractId": MNQ, "at": (noon - timedelta(days=5)).isoformat(),
                "profitAndLoss": -100.0, "commissions": 0.5}]
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{rig.api}/sim/trades", json={"trades": trades}) as r:
-            assert r.status == 200, await r.text()
+    async with aiohttp.ClientSession() as http, http.post(f"{rig.api}/sim/trades", json={"trades": trades}) as r:
+        assert r.status == 200, await r.text()
     rig.configure({"consistency_guard": {"max_day_share": 0.5, "profit_target": 1_000}})
     await rig.start_daemon()
 

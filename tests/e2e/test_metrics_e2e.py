@@ -45,10 +45,9 @@ EXPECTED_TYPES = {
 
 
 async def _scrape(url: str) -> tuple[str, str]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url + "/metrics") as r:
-            assert r.status == 200
-            return r.headers["Content-Type"], await r.text()
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+        assert r.status == 200
+        return r.headers["Content-Type"], await r.text()
 
 
 def _samples(families: dict[str, Any], family: str, sample: str) -> list[Any]:

@@ -147,7 +147,7 @@ async def test_the_default_market_marks_from_the_book_once_the_last_price_is_off
         rig.sim.walker.step()
         if not market.bid <= market.last <= market.ask:
             mid = (market.bid + market.ask) / 2
-            await wait_for(lambda: _mark_is(rig.daemon, mid), what=f"mark == mid {mid}")
+            await wait_for(lambda: _mark_is(rig.daemon, mid), what=f"mark == mid {mid}")  # noqa: B023 - awaited here
             checked += 1
             if checked == 5:
                 break

@@ -77,14 +77,14 @@ class DaemonProcess:
         self.url = await wait_for(ready, timeout=30.0, interval=0.1, what="daemon ready")
 
     async def status_at(self, url: str) -> dict:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)) as http:
-            async with http.get(url + "/status") as r:
-                return await r.json()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)) as http, \
+                http.get(url + "/status") as r:
+            return await r.json()
 
     async def status(self) -> dict:
         try:
             return await self.status_at(self.url)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"/status did not answer within {HTTP_TIMEOUT_S} s") from None
 
     async def stop(self) -> None:

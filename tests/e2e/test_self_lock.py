@@ -68,10 +68,9 @@ async def test_cli_lock_until_reset_flattens_persists_and_needs_no_password(rig)
         assert any(h["action"] == "self_lock" and h["by"] == "trader@127.0.0.1" for h in history)
 
         # Unlocking is not the trader's to do: the admin route wants a session.
-        async with aiohttp.ClientSession() as http:
-            async with http.post(daemon.status_url + "/admin/unlock",
-                                 json={"account_id": rig.account, "reason": "changed my mind"}) as r:
-                assert r.status == 401
+        async with aiohttp.ClientSession() as http, http.post(daemon.status_url + "/admin/unlock",
+                             json={"account_id": rig.account, "reason": "changed my mind"}) as r:
+            assert r.status == 401
         assert account_locks(await get_status(daemon.status_url), rig.account)
 
 

@@ -16,7 +16,7 @@ from gw_fake_server import until
 from risk_manager.clock import SystemClock
 from risk_manager.daemon.adapters import GatewayBroker
 from risk_manager.enforcement.executor import Executor
-from risk_manager.gateway.priority import on_lock_path
+from risk_manager.priority import on_lock_path
 from risk_manager.engine.actions import Flatten
 from risk_manager.events import OrderStatus, OrderType
 from risk_manager.gateway.rest import GatewayRest, RateBudget

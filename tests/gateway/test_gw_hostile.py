@@ -4,7 +4,6 @@ deep nesting, records without a separator, records and frames over the limits, a
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from structlog.testing import capture_logs

@@ -60,8 +60,8 @@ def test_hostile_records_get_the_standard_parsers_verdict(record: str) -> None:
 
 def test_an_id_beyond_64_bits_is_still_refused() -> None:
     for big in (2**63, 2**64, 2**64 + 1, 10**30, -(2**63) - 1):
-        record = ('{"type":1,"target":"GatewayUserOrder","arguments":[{"action":1,"data":{"id":%d,'
-                  '"accountId":1,"contractId":"C","status":1,"type":1,"side":0,"size":1}}]}' % big)
+        record = ('{"type":1,"target":"GatewayUserOrder","arguments":[{"action":1,"data":{"id":' + str(big)
+                  + ',"accountId":1,"contractId":"C","status":1,"type":1,"side":0,"size":1}}]}')
         msg = sp.parse(record)
         with pytest.raises(DecodeError, match="outside the signed 64-bit integer range"):
             decode_invocation(msg["target"], msg["arguments"])

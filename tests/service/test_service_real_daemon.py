@@ -106,7 +106,7 @@ async def test_daemon_pings_the_watchdog(sim, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             await proc.wait()
         sock.close()

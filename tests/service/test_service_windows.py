@@ -110,7 +110,7 @@ class FakeWindows:
             def __init__(self, root: str, path: str, *a: Any) -> None:
                 self.path = f"{root}\\{path}"
 
-            def __enter__(self) -> "Key":
+            def __enter__(self) -> Key:
                 return self
 
             def __exit__(self, *exc: Any) -> None:

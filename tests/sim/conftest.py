@@ -111,7 +111,7 @@ class RawHub:
                 rec = await self.next_record(seconds)
                 if rec.get("type") == 1:
                     out.append(rec)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return out
 
     async def close(self) -> None:

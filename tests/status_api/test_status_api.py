@@ -227,9 +227,9 @@ async def test_login_without_password_file(tmp_path):
     api = StatusAPI(InMemoryDaemon(), port=0, password_file=tmp_path / "admin_password.hash")
     await api.start()
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{api.url}/admin/login", json={"password": "whatever1"}) as r:
-                assert r.status == 503 and "set-password" in (await r.json())["error"]
+        async with aiohttp.ClientSession() as http, \
+                http.post(f"{api.url}/admin/login", json={"password": "whatever1"}) as r:
+            assert r.status == 503 and "set-password" in (await r.json())["error"]
     finally:
         await api.stop()
 
@@ -262,7 +262,7 @@ async def _wait(cond, timeout: float = 5.0) -> None:
     deadline = loop.time() + timeout
     while not cond():
         if loop.time() > deadline:
-            raise AssertionError("condition not met within %.1f s" % timeout)
+            raise AssertionError(f"condition not met within {timeout:.1f} s")
         await asyncio.sleep(0.01)
 
 

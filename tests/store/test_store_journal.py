@@ -58,10 +58,9 @@ def test_transaction_groups_writes_and_rolls_back_on_error(store: Store) -> None
     with store.transaction():
         store.append_event(order_event(1))
         store.append_event(order_event(2))
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.append_event(order_event(3))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append_event(order_event(3))
+        raise RuntimeError("boom")
     assert [e.data.id for e in store.iter_events()] == [1, 2]
 
 

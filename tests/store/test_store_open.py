@@ -119,10 +119,9 @@ def test_garbage_file_is_moved_aside(db_path: Path, clock) -> None:
 
 
 def test_truncated_database_is_moved_aside(db_path: Path, clock) -> None:
-    with Store(db_path, clock) as s:
-        with s.transaction():
-            for i in range(2000):
-                s.audit(7, "R03", "Flatten", "loss limit " * 5, "decided", {"i": i})
+    with Store(db_path, clock) as s, s.transaction():
+        for i in range(2000):
+            s.audit(7, "R03", "Flatten", "loss limit " * 5, "decided", {"i": i})
     data = db_path.read_bytes()
     assert len(data) > 64 * 4096
     db_path.write_bytes(data[: len(data) // 2])

@@ -108,7 +108,7 @@ def test_rules_set_now_applies_pending_with_password(config_dir, live_api, pw_en
     assert "Applied now" in result.output
     assert [c[0] for c in daemon.calls] == ["reload", "apply_pending"]
     assert "loss_limit: 900" in risk_text(config_dir)
-    assert ("admin_login", ) == daemon.audit_log[0][:1]
+    assert daemon.audit_log[0][:1] == ("admin_login", )
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ async def test_rule_colours_cross_thresholds(served):
         for pct, style in ((65.0, "bold green"), (75.0, "bold yellow"), (95.0, "bold white on red"),
                            (40.0, "bold green")):
             rule["used_pct"] = pct
-            await wait_for(pilot, lambda: used_style(app, "R03") == style)
+            await wait_for(pilot, lambda: used_style(app, "R03") == style)  # noqa: B023 - awaited here
         assert str(app.query_one("#rules").get_cell("R03", "used")) == "40 %"
 
 

@@ -144,7 +144,7 @@ class AppriseSender:
     async def send(self, note: Notification) -> None:
         try:
             result = await asyncio.wait_for(asyncio.to_thread(self._notify, note), self._timeout + 1.0)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise DeliveryError(f"no answer within {self._timeout:g} s") from exc
         if result:
             return

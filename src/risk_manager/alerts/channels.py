@@ -48,7 +48,7 @@ async def _post_json(
             except (ValueError, aiohttp.ContentTypeError):
                 body = None
             return resp.status, body
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise DeliveryError(f"no answer within {timeout:g} s") from exc
     except aiohttp.ClientError as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc

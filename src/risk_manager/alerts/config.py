@@ -79,7 +79,7 @@ class DiscordChannel(_Strict):
     username: str = "Risk Manager"
 
     @model_validator(mode="after")
-    def _check(self) -> "DiscordChannel":
+    def _check(self) -> DiscordChannel:
         _one_of(self, "webhook_url", "webhook_url_env", "the Discord webhook")
         if self.webhook_url is not None and not self.webhook_url.get_secret_value().startswith(
             ("https://", "http://")
@@ -99,7 +99,7 @@ class TelegramChannel(_Strict):
     api_base: str = "https://api.telegram.org"
 
     @model_validator(mode="after")
-    def _check(self) -> "TelegramChannel":
+    def _check(self) -> TelegramChannel:
         _one_of(self, "bot_token", "bot_token_env", "the Telegram bot token")
         if not self.api_base.startswith(("https://", "http://")):
             raise ValueError("api_base must be an http(s) URL")
@@ -125,7 +125,7 @@ class EmailChannel(_Strict):
     timeout_seconds: float = Field(20, gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "EmailChannel":
+    def _check(self) -> EmailChannel:
         if self.ssl and self.starttls:
             raise ValueError("use either `ssl: true` (port 465) or `starttls: true`, not both")
         if self.password is not None and self.password_env is not None:
@@ -161,7 +161,7 @@ class AlertsConfig(_Strict):
     urls_env: str | None = None
 
     @model_validator(mode="after")
-    def _check_urls(self) -> "AlertsConfig":
+    def _check_urls(self) -> AlertsConfig:
         for i, url in enumerate(self.urls):
             problem = apprise_url_problem(url.get_secret_value())
             if problem:  # never echo the URL: it holds the service's secret

@@ -281,9 +281,9 @@ def _accounts_list(tree: Any, path: Path) -> Any:
 def _matches(entry: Any, ref: str | int) -> bool:
     if not isinstance(entry, dict):
         return False
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        if entry.get("id") is not None and str(entry.get("id")) == str(ref):
-            return True
+    if ((isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()))
+            and entry.get("id") is not None and str(entry.get("id")) == str(ref)):
+        return True
     return entry.get("name") is not None and str(entry.get("name")) == str(ref)
 
 

@@ -51,7 +51,7 @@ class MaxLossFloor(_FirmRule):
     reduce_only_at: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _amounts(self) -> "MaxLossFloor":
+    def _amounts(self) -> MaxLossFloor:
         if self.enabled:
             _require(self, "max_loss_floor", "starting_balance", "max_drawdown")
         return self
@@ -74,7 +74,7 @@ class ScalingPlan(_FirmRule):
     micro_weight: float = Field(0.1, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _tiers(self) -> "ScalingPlan":
+    def _tiers(self) -> ScalingPlan:
         if self.enabled and not self.tiers:
             raise ValueError("scaling_plan needs tiers ([{balance_at_least, max_contracts}, ...]) "
                              "when enabled (copy them from your firm's current rulebook)")
@@ -114,7 +114,7 @@ class ConsistencyGuard(_FirmRule):
     history_days: int = Field(30, ge=1, le=366)
 
     @model_validator(mode="after")
-    def _amounts(self) -> "ConsistencyGuard":
+    def _amounts(self) -> ConsistencyGuard:
         if self.enabled:
             _require(self, "consistency_guard", "max_day_share", "profit_target")
         return self
@@ -141,7 +141,7 @@ class AccountGroup(BaseModel):
     micro_weight: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _limits(self) -> "AccountGroup":
+    def _limits(self) -> AccountGroup:
         if self.daily_loss_limit is None and self.max_contracts is None:
             raise ValueError(f"group {self.name!r} needs daily_loss_limit and/or max_contracts")
         if len({str(a).casefold() for a in self.accounts}) != len(self.accounts):

@@ -21,6 +21,7 @@ from risk_manager.instruments import resolve_instrument
 Mode = Literal["enforce", "alert"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 class Strict(BaseModel):
@@ -37,7 +38,7 @@ def _check_tz(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)")
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name like America/Chicago)") from None
     return value
 
 
@@ -213,7 +214,7 @@ class Session(Strict):
     start: str = "08:30"
     end: str = "15:00"
     timezone: str = "America/Chicago"
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS), min_length=1)
 
     _v_start = field_validator("start", "end")(_check_hhmm)
     _v_tz = field_validator("timezone")(_check_tz)
@@ -359,7 +360,7 @@ class RiskConfig(Strict):
     max_quote_age_seconds: float = Field(10, gt=0)
     rules: Rules = Field(default_factory=lambda: Rules.model_validate({}))
 
-    def with_overrides(self, overrides: dict[str, Any] | None) -> "RiskConfig":
+    def with_overrides(self, overrides: dict[str, Any] | None) -> RiskConfig:
         """This config with one account's `overrides` (same shape as `rules`) deep-merged in."""
         if not overrides:
             return self
@@ -407,7 +408,7 @@ class AccountEntry(Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _name_or_id(self) -> "AccountEntry":
+    def _name_or_id(self) -> AccountEntry:
         if self.name is None and self.id is None:
             raise ValueError("each account needs a `name` (as the platform shows it) or an `id`")
         return self
@@ -458,7 +459,7 @@ class AccountsConfig(Strict):
     groups: list[AccountGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _group_members_are_accounts(self) -> "AccountsConfig":
+    def _group_members_are_accounts(self) -> AccountsConfig:
         names = {(a.name or "").casefold() for a in self.accounts} | {str(a.id) for a in self.accounts if a.id is not None}
         seen: set[str] = set()
         for group in self.groups:

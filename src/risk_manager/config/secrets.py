@@ -67,7 +67,7 @@ def _win32cred():
     if sys.platform != "win32":
         return None
     try:
-        import win32cred  # type: ignore[import-not-found]
+        import win32cred
     except ImportError:
         return None
     return win32cred

@@ -134,8 +134,8 @@ class DaemonAlerts:
             if figures is None:
                 continue
             what, current, limit = figures
-            self._guarded(lambda: self.dispatcher.send(limit_warning(
-                now, account_id, str(row["rule"]), what, current, limit,
+            self._guarded(lambda: self.dispatcher.send(limit_warning(  # _guarded calls it at once
+                now, account_id, str(row["rule"]), what, current, limit,  # noqa: B023
                 account_name=self.names.get(account_id))))
 
     def feed_blind(self, account_id: int, seconds: float, open_positions: int, flattening: bool) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from risk_manager.clock import Clock, SystemClock
 from risk_manager.config.loader import ConfigError, ConfigProblem, LoadedConfig, load_config_dir
+from risk_manager.config.firm_models import AccountGroup
 from risk_manager.config.models import AccountEntry
 from risk_manager.daemon.adapters import EngineOwnOrders, GatewayBroker
 from risk_manager.daemon.alerting import DaemonAlerts
@@ -42,6 +43,7 @@ from risk_manager.enforcement.executor import Executor
 from risk_manager.engine.actions import Action, Alert, Flatten
 from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
+from risk_manager.engine.groups import Group
 from risk_manager.events import Account, Event, EventKind
 from risk_manager.private_files import fix_modes, private_dir, private_file
 from risk_manager.store.failsafe import FailSafeLedger
@@ -420,7 +422,7 @@ class Daemon(StatusProviderMixin):
         # flatten, and a lock not yet durable is retried by the tick (docs/operations.md).
         self.ledger = FailSafeLedger(self.store, self.clock, locks_in_memory=self.engine.locks.all,
                                      on_health=self._store_health_changed)
-        own_orders = EngineOwnOrders(self.engine, self.clock, lambda: self.pipeline.save_records())
+        own_orders = EngineOwnOrders(self.engine, self.clock, self._save_records)
         self.executor = Executor(GatewayBroker(self.rest), self.ledger, self.clock,
                                  on_outcome=self._on_outcome, on_done=self._on_done,
                                  own_orders=own_orders)
@@ -435,7 +437,11 @@ class Daemon(StatusProviderMixin):
                                      counters=self.counters)
         self._config_stamp = self._stamp()
 
-    def _account_groups(self, specs: list) -> list:
+    def _save_records(self) -> None:
+        if self.pipeline is not None:  # always: built right after the executor that calls this
+            self.pipeline.save_records()
+
+    def _account_groups(self, specs: list[AccountGroup]) -> list[Group]:
         """accounts.yaml `groups` with members resolved to the guarded account ids (docs/rules.md)."""
         from risk_manager.engine.groups import resolve_groups
 

@@ -51,7 +51,8 @@ async def rebuild_day_history(rest: Any, engine: RiskEngine, now: Callable[[], d
     after `warn(title, body)`."""
     done: dict[int, int] = {}
     for aid in account_ids:
-        if not engine.needs_day_history(aid) or engine.day_start is None:
+        today = engine.trading_day
+        if not engine.needs_day_history(aid) or engine.day_start is None or today is None:
             continue
         days = engine.contexts(aid)["consistency_guard"].config.history_days
         end = engine.day_start  # today's fills are the reconciler's
@@ -66,7 +67,7 @@ async def rebuild_day_history(rest: Any, engine: RiskEngine, now: Callable[[], d
                  f"R15 consistency_guard could not rebuild the days before today from Trade/search "
                  f"({why}); it counts the days it recorded plus profit_before until it can.")
             continue
-        by_day = day_net_from_trades(trades, engine.timeline.day_of, engine.trading_day)
+        by_day = day_net_from_trades(trades, engine.timeline.day_of, today)
         done[aid] = engine.restore_day_history(aid, by_day, now())
         save()
         log.info("account %s: R15 history rebuilt from %d trades: %d days, net %.2f", aid,

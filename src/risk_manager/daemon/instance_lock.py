@@ -85,7 +85,7 @@ class InstanceLock:
 
         private_file(private_dir(self.path.parent) / self.path.name)
         # "a+" creates without truncating: the holder's pid must survive our failed attempt.
-        fh = open(self.path, "a+", encoding="ascii")
+        fh = open(self.path, "a+", encoding="ascii")  # noqa: SIM115 - held open: it is the lock
         if not _try_lock(fh):
             fh.close()
             raise AlreadyRunning(self.path, _read_pid(self.path))

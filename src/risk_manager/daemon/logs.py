@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from io import TextIOWrapper
 from pathlib import Path
 
 import structlog
+from structlog.typing import Processor
 
 from risk_manager.gateway.redact import redact_processor
 from risk_manager.private_files import private_dir, private_file
@@ -24,7 +26,7 @@ _HANDLER_TAG = "_risk_manager_daemon"
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Every log file it opens (the first and each one after a rollover) is owner-only."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         private_file(Path(self.baseFilename))
         return super()._open()
 
@@ -34,7 +36,7 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 
     """Configure logging for the daemon process; returns the JSON log file path. Idempotent."""
     private_dir(log_dir)
     path = log_dir / "daemon.log"
-    pre_chain = [
+    pre_chain: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -5,16 +5,59 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from risk_manager import __version__ as VERSION
 from risk_manager.engine.snapshot import market_session
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from risk_manager.clock import Clock
+    from risk_manager.daemon.metrics import DaemonMetrics
+    from risk_manager.daemon.pipeline import Pipeline
+    from risk_manager.enforcement.executor import Executor
+    from risk_manager.engine.actions import Action
+    from risk_manager.engine.engine import RiskEngine
 
 HISTORY_ROWS = 200  # the dashboard's history scrolls through all the daemon keeps
 
 
 class StatusProviderMixin:
     """Mixed into `Daemon`; reads its engine, hubs, executor and pipeline."""
+
+    if TYPE_CHECKING:  # what it reads of the Daemon (which sets them)
+        clock: Clock
+        engine: RiskEngine | None
+        pipeline: Pipeline | None
+        executor: Executor | None
+        store: Any
+        user_hub: Any
+        market_hub: Any
+        accounts: dict[int, str | None]
+        ready: asyncio.Event
+        state: str
+        started_at: datetime
+        enforcement_log: list[dict[str, Any]]
+        counters: dict[str, int]
+        metrics: DaemonMetrics
+        _pending_changes: list[dict[str, Any]]
+
+        def pnl_history(self, account_id: int) -> list[list[Any]]: ...
+
+        async def reload_config(self, by: str, apply_now: bool = False) -> dict[str, Any]: ...
+
+        def _publish_msg(self, kind: str, account_id: int | None, data: dict[str, Any]) -> None: ...
+
+    def _engine(self) -> RiskEngine:
+        if self.engine is None:  # the status API starts after the engine is built
+            raise RuntimeError("the engine is not built yet")
+        return self.engine
+
+    def _pipeline(self) -> Pipeline:
+        if self.pipeline is None:  # built with the engine
+            raise RuntimeError("the pipeline is not built yet")
+        return self.pipeline
 
     # -- read-only -----------------------------------------------------------------------
     def connections(self) -> dict[str, Any]:
@@ -33,7 +76,8 @@ class StatusProviderMixin:
         """The /status `store` block: failing while a write fails or a lock is not durable."""
         ledger = getattr(self, "ledger", None)
         if ledger is not None:
-            return ledger.status()
+            status: dict[str, Any] = ledger.status()
+            return status
         store = getattr(self, "store", None)
         return store.health.as_dict() if store is not None else {"state": "unknown"}
 
@@ -125,12 +169,12 @@ class StatusProviderMixin:
             raise AdminRequestError("`until` is in the past")
         if until is None and not until_reset:
             lock = Lock(account_id, "manual", LockKind.LOCKOUT, reason, LockEnd.MANUAL, None, now, set_by=by)
-            applied = self.engine.locks.set(lock)
-            actions = [a for a in (applied,) if a is not None]
+            applied = self._engine().locks.set(lock)
+            actions: list[Action] = [a for a in (applied,) if a is not None]
             actions.append(Flatten(account_id, "manual", f"Manual lock by {by}: {reason}"))
         else:
-            actions = self.engine.manual_lock(account_id, until, reason, by, now)
-        self.pipeline.dispatch(actions)
+            actions = self._engine().manual_lock(account_id, until, reason, by, now)
+        self._pipeline().dispatch(actions)
         self._require_durable(account_id, "manual", "locked")
         locks = [a.lock for a in actions if isinstance(a, SetLock)]
         self._record_lock_change(account_id, "lock", reason, by,
@@ -149,11 +193,12 @@ class StatusProviderMixin:
         now = self.clock.now()
         if until is not None and until <= now:
             raise AdminRequestError("`until` is in the past")
-        actions = self.engine.manual_lock(account_id, until, reason, by, now, tighten_only=True)
+        engine = self._engine()
+        actions = engine.manual_lock(account_id, until, reason, by, now, tighten_only=True)
         if actions:
-            self.pipeline.dispatch(actions)
+            self._pipeline().dispatch(actions)
             self._require_durable(account_id, "manual", "locked")
-        current = self.engine.locks.get(account_id, "manual")
+        current = engine.locks.get(account_id, "manual")
         if actions:
             self._record_lock_change(account_id, "self_lock", reason, by,
                                      until=current.until.isoformat() if current and current.until else None)
@@ -169,13 +214,13 @@ class StatusProviderMixin:
 
         self._check_account(account_id)
         try:
-            actions = self.engine.manual_unlock(account_id, reason, by, rule)
+            actions = self._engine().manual_unlock(account_id, reason, by, rule)
         except ValueError as exc:
             raise AdminRequestError(str(exc)) from None
         if not actions:
             raise AdminRequestError("nothing to unlock", 404)
-        self.pipeline.dispatch(actions)
-        self.pipeline.dispatch(self.engine.recheck(self.clock.now()))
+        self._pipeline().dispatch(actions)
+        self._pipeline().dispatch(self._engine().recheck(self.clock.now()))
         for action in actions:
             self._require_durable(account_id, action.rule, "unlocked")
         self._record_lock_change(account_id, "unlock", reason, by, cleared=[a.rule for a in actions])

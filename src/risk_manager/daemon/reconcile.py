@@ -35,7 +35,7 @@ from typing import Any
 from risk_manager.clock import Clock
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.events import Event, Order, OrderStatus, Position, make_event
-from risk_manager.gateway.priority import on_risk_read_path
+from risk_manager.priority import on_risk_read_path
 
 log = logging.getLogger("risk_manager.daemon")
 
@@ -244,9 +244,9 @@ class Reconciler:
                 try:
                     await self._sweep_pace(FULL_READS_PER_ACCOUNT if full else SWEEP_READS_PER_ACCOUNT)
                     # Still pending (a full read meanwhile removes it) and still guarded.
-                    full = self._sweep_pending.pop(aid, None)  # type: ignore[assignment]
-                    if full is not None and aid in self._accounts:
-                        await self._sweep_one(aid, full)
+                    pending = self._sweep_pending.pop(aid, None)
+                    if pending is not None and aid in self._accounts:
+                        await self._sweep_one(aid, pending)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

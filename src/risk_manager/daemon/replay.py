@@ -103,7 +103,7 @@ def _events(journal: Path, out: TextIO) -> Iterator[Event]:
     return read_journal_events(info.path)
 
 
-def _groups(config: "LoadedConfig", out: TextIO) -> list["Group"]:
+def _groups(config: LoadedConfig, out: TextIO) -> list[Group]:
     """accounts.yaml `groups`, members resolved by the ids and names accounts.yaml gives (a name
     only the gateway knows cannot be resolved offline: said, and that member left out)."""
     from risk_manager.engine.groups import resolve_groups
@@ -138,7 +138,7 @@ def _balance_history(journal: Path, state_db: Path, out: TextIO) -> list[tuple[i
     return []
 
 
-def _catalog(journal: Path, state_db: Path, out: TextIO) -> "ContractCatalog":
+def _catalog(journal: Path, state_db: Path, out: TextIO) -> ContractCatalog:
     """Tick sizes: the simulator's list, overridden by the contracts the daemon cached from the
     gateway (in the main database given, else in the config's state dir), read read-only."""
     from risk_manager.engine.catalog import ContractCatalog

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import secrets
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -100,7 +99,7 @@ class _EventClient:
     ws: web.WebSocketResponse
     queue: asyncio.Queue[str]
     peer: str
-    transport: asyncio.BaseTransport | None
+    transport: asyncio.Transport | None
     sender: asyncio.Task[None] | None = None
     dropped: bool = False
 
@@ -467,7 +466,7 @@ class StatusAPI:
         """The request's JSON object, read within `body_timeout_s`."""
         try:
             return await asyncio.wait_for(_json_body(request), self._body_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             response = _error(408, f"request body not received within {self._body_timeout_s:g} s")
             response.force_close()
             # Answer, then close: aiohttp would otherwise linger 10 s reading the rest.
@@ -670,10 +669,10 @@ def _refuse_foreign_admin_request(request: web.Request) -> web.Response | None:
     origin = request.headers.get("Origin")
     if origin is not None and not _is_local_origin(origin):
         return _error(403, f"forbidden origin {origin!r}: admin requests come from the local CLI")
-    if request.method == "POST" and (request.can_read_body or request.path == "/admin/login"):
-        if request.content_type != "application/json":
-            return _error(415, "admin requests take a JSON body (Content-Type: application/json), "
-                               f"not {request.content_type!r}")
+    if (request.method == "POST" and (request.can_read_body or request.path == "/admin/login")
+            and request.content_type != "application/json"):
+        return _error(415, "admin requests take a JSON body (Content-Type: application/json), "
+                           f"not {request.content_type!r}")
     return None
 
 

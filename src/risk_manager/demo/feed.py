@@ -46,7 +46,7 @@ class EventFeed:
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             await self._add(msg.data)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.2)  # the daemon is still starting or went away: retry
 
@@ -81,5 +81,5 @@ class EventFeed:
 
         try:
             return await asyncio.wait_for(first(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None

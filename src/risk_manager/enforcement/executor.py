@@ -38,7 +38,7 @@ from risk_manager.clock import Clock
 from risk_manager.enforcement.record_detail import target_fields, timing_fields
 from risk_manager.enforcement.faults import Fault, classify, retry_after_s
 from risk_manager.enforcement.ports import Broker, Ledger, OwnOrderBook
-from risk_manager.gateway.priority import on_lock_path
+from risk_manager.priority import on_lock_path
 from risk_manager.engine.actions import (
     Action,
     Alert,
@@ -338,7 +338,12 @@ class Executor:
             return task
         task = self._spawn(self._mutate_close(action, contract_id, timings))
         self._closing[key] = task
-        task.add_done_callback(lambda t, k=key: self._closing.pop(k, None) if self._closing.get(k) is t else None)
+
+        def forget(t: asyncio.Task[_Result], k: tuple[int, str] = key) -> None:
+            if self._closing.get(k) is t:
+                self._closing.pop(k, None)
+
+        task.add_done_callback(forget)
         return task
 
     def _cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> asyncio.Task[_Result]:
@@ -349,7 +354,12 @@ class Executor:
             return task
         task = self._spawn(self._mutate_cancel(action, order_id, contract_id, timings))
         self._cancelling[key] = task
-        task.add_done_callback(lambda t, k=key: self._cancelling.pop(k, None) if self._cancelling.get(k) is t else None)
+
+        def forget(t: asyncio.Task[_Result], k: tuple[int, int] = key) -> None:
+            if self._cancelling.get(k) is t:
+                self._cancelling.pop(k, None)
+
+        task.add_done_callback(forget)
         return task
 
     async def _mutate_close(self, action: Action, contract_id: str, timings: Timings) -> _Result:

@@ -146,7 +146,7 @@ class Alert:
     rule: str
     reason: str
     severity: str = "warning"  # info | warning | critical
-    would_have: tuple["Action", ...] = ()
+    would_have: tuple[Action, ...] = ()
 
 
 Action = (

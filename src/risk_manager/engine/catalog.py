@@ -89,7 +89,7 @@ class ContractCatalog:
         self.needs_lookup.discard(contract.id)
 
     @classmethod
-    def from_models(cls, rows: Iterable[Mapping[str, Any]]) -> "ContractCatalog":
+    def from_models(cls, rows: Iterable[Mapping[str, Any]]) -> ContractCatalog:
         catalog = cls()
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping):
@@ -98,7 +98,7 @@ class ContractCatalog:
         return catalog
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ContractCatalog":
+    def from_file(cls, path: str | Path) -> ContractCatalog:
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and "contracts" in data:  # a full Contract/available response
             data = data["contracts"]
@@ -110,7 +110,7 @@ class ContractCatalog:
             raise ContractError(f"{path}: {exc}") from None
 
     @classmethod
-    def bundled(cls) -> "ContractCatalog":
+    def bundled(cls) -> ContractCatalog:
         """The contract list shipped with the simulator (sim/data/contracts.json); empty if absent."""
         try:
             ref = resources.files("risk_manager.sim").joinpath("data/contracts.json")

@@ -26,13 +26,15 @@ class RuleContext:
 
     @property
     def enabled(self) -> bool:
-        return self.config.enabled
+        enabled: bool = self.config.enabled
+        return enabled
 
     @property
     def alert_only(self) -> bool:
         # R05's `mode` picks its trigger; its enforce/alert switch is `action_mode`.
         mode = getattr(self.config, "action_mode", None) or self.config.mode
-        return mode == "alert"
+        alert: bool = mode == "alert"
+        return alert
 
     @property
     def max_quote_age(self) -> float:

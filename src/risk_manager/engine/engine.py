@@ -8,8 +8,9 @@ bookkeeping (locks set, in-flight marks, alert de-duplication) → the actions.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from risk_manager.config.models import RULE_IDS, RULE_MODELS, RiskConfig
 from risk_manager.engine.actions import (
@@ -51,6 +52,7 @@ from risk_manager.engine.timeline import Timeline
 from risk_manager.events import (
     STOP_ORDER_TYPES,
     WORKING_ORDER_STATUSES,
+    Account,
     Event,
     EventKind,
     Order,
@@ -73,7 +75,7 @@ class RiskEngine:
         catalog: ContractCatalog,
         *,
         calendar: Any = None,
-        account_overrides: dict[int, dict] | None = None,
+        account_overrides: dict[int, dict[str, Any]] | None = None,
         inflight_ttl_s: float = 30.0,
     ) -> None:
         if calendar is None:
@@ -93,12 +95,12 @@ class RiskEngine:
         self._plans: dict[EventKind, dict[int, tuple[tuple[Evaluate, RuleContext], ...]]] = {}
         #: The same, restricted to the rules that set locks (what still runs while locked).
         self._lock_plans: dict[EventKind, dict[int, tuple[tuple[Evaluate, RuleContext], ...]]] = {}
-        self._alerted: dict[tuple, datetime] = {}
+        self._alerted: dict[tuple[Any, ...], datetime] = {}
         self.trading_day: date | None = None
         self.day_start: datetime | None = None
         self.day_end: datetime | None = None
         self.last_reset_at: datetime | None = None
-        self._overrides: dict[int, dict] = dict(account_overrides or {})
+        self._overrides: dict[int, dict[str, Any]] = dict(account_overrides or {})
         #: Account groups sharing limits (docs/rules.md), and each member's groups.
         self._group_of: dict[int, tuple[Group, ...]] = {}
         self.groups: tuple[Group, ...] = ()
@@ -151,7 +153,7 @@ class RiskEngine:
         return plan
 
     def update_config(
-        self, new_config: RiskConfig, now: datetime, account_overrides: dict[int, dict] | None = None
+        self, new_config: RiskConfig, now: datetime, account_overrides: dict[int, dict[str, Any]] | None = None
     ) -> list[Action]:
         """Apply a config now (the caller decides what waits for the reset) and re-examine every
         account against it: a tightened limit acts at once; R11 symbol locks of unlisted symbols end."""
@@ -194,7 +196,8 @@ class RiskEngine:
 
     # -- events ----------------------------------------------------------------------------------
     def handle(self, event: Event, now: datetime) -> list[Action]:
-        out = self._roll(now) if self.day_end is None or now >= self.day_end or now < self.day_start else []
+        start, end = self.day_start, self.day_end
+        out = self._roll(now) if end is None or start is None or now >= end or now < start else []
         kind = event.kind
         if kind in _MARKET_KINDS:
             if not self.market.apply(event, now):
@@ -224,9 +227,10 @@ class RiskEngine:
                 if self._group_of:
                     out += self._judge_groups(holders, now)
             return self._finish(out, now) if out else out
-        acct = event.account_id
-        if acct is None:
+        account_id = event.account_id
+        if account_id is None:
             return out
+        acct = account_id
         state = self.state(acct)
         data = event.data
         if isinstance(data, Order) and is_guard_tag(data.custom_tag):
@@ -270,9 +274,9 @@ class RiskEngine:
                 group_of.setdefault(acct, []).append(group)
                 self.state(acct)
         self._group_of = {a: tuple(g) for a, g in group_of.items()}
-        self.groups: tuple[Group, ...] = tuple(groups)
+        self.groups = tuple(groups)
 
-    def _judge_groups(self, accounts, now: datetime) -> list[Action]:
+    def _judge_groups(self, accounts: Iterable[int], now: datetime) -> list[Action]:
         seen: set[str] = set()
         out: list[Action] = []
         for acct in accounts:
@@ -339,7 +343,7 @@ class RiskEngine:
 
     def _account_event(self, event: Event, state: AccountState, now: datetime) -> list[Action]:
         out: list[Action] = []
-        if event.data.can_trade is True:  # only an explicit true ends R10's lock, never a missing field
+        if cast(Account, event.data).can_trade is True:  # only an explicit true ends R10's lock, never a missing field
             out += self.locks.on_can_trade(state.account_id)
         ctxs = self.contexts(state.account_id)
         out += r10_auth_loss_guard.evaluate(event, state, ctxs["auth_loss_guard"], now)
@@ -368,7 +372,7 @@ class RiskEngine:
                 self.inflight.finished(("pos", acct, cid))
                 self.inflight.finished(("stop", acct, cid))
         elif event.kind is EventKind.ORDER:
-            order = event.data
+            order = cast(Order, event.data)  # the kind names the payload type
             if order.status not in WORKING_ORDER_STATUSES:
                 self.inflight.finished(("ord", acct, order.id))
                 state.stop_modified_at.pop(order.id, None)
@@ -561,7 +565,7 @@ class RiskEngine:
 
     # -- time --------------------------------------------------------------------------------
     def _roll(self, now: datetime) -> list[Action]:
-        if self.day_end is not None and self.day_start <= now < self.day_end:
+        if self.day_end is not None and self.day_start is not None and self.day_start <= now < self.day_end:
             return []
         return self.apply_reset(now)
 
@@ -681,6 +685,8 @@ class RiskEngine:
         for acct in sorted(self.accounts):
             if self.needs_flatten(acct):
                 lock = self.locks.blocking_lock(acct)
+                if lock is None:  # never: needs_flatten means an account-wide lock
+                    continue
                 out.append(Flatten(acct, lock.rule, f"Account locked ({lock.rule}: {lock.reason})"))
         return self._finish(out, now)
 

@@ -14,8 +14,10 @@ engine never emits two concurrent closes for the same position.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from risk_manager.engine.actions import (
     Action,
@@ -29,9 +31,9 @@ from risk_manager.engine.actions import (
 from risk_manager.engine.locks import LockManager
 from risk_manager.engine.own_orders import OwnOrders
 from risk_manager.engine.state import AccountState, Change
-from risk_manager.events import Event, EventKind, OrderStatus
+from risk_manager.events import Event, EventKind, Order, OrderStatus
 
-Item = tuple  # ("pos", account, contract) | ("ord", account, order_id) | ("stop", …) | ("all", account)
+Item = tuple[Any, ...]  # ("pos", account, contract) | ("ord", account, order_id) | ("stop", …) | ("all", account)
 
 GATE_RULE = "lock_gate"
 DEFAULT_TTL = timedelta(seconds=30)
@@ -55,7 +57,7 @@ def inflight_key(action: Action) -> str | None:
 
 @dataclass(slots=True)
 class _Group:
-    items: set
+    items: set[Item]
     expires: datetime
 
 
@@ -74,7 +76,7 @@ class InFlight:
     def busy(self, item: Item) -> bool:
         return item in self._busy
 
-    def _begin(self, key: str, items: set, now: datetime) -> None:
+    def _begin(self, key: str, items: set[Item], now: datetime) -> None:
         self._groups[key] = _Group(set(items), now + self.ttl)
         for item in items:
             self._busy.setdefault(item, set()).add(key)
@@ -116,26 +118,33 @@ class InFlight:
                 out += self._admit_flatten(action, states.get(action.account_id), now)
                 continue
             items = _items(action)
-            if items is None:
+            key = inflight_key(action)  # set whenever items are
+            if items is None or key is None:
                 out.append(action)
                 continue
             if any(i in self._busy for i in items):
                 continue
-            self._begin(inflight_key(action), items, now)
+            self._begin(key, items, now)
             out.append(action)
         return out
 
     def _admit_flatten(self, f: Flatten, state: AccountState | None, now: datetime) -> list[Action]:
         acct, only = f.account_id, f.contract_id
-        orders = sorted(
-            (oid, o.contract_id) for oid, o in (state.orders.items() if state else ())
-            if (only is None or o.contract_id == only) and not state.own_orders.is_own_close(o)
-        )
-        positions = sorted(c for c in (state.positions if state else ()) if only is None or c == only)
-        whole = ("all", acct) if only is None else ("all", acct, only)
-        items = {("ord", acct, oid) for oid, _ in orders} | {("pos", acct, c) for c in positions} | {whole}
+        orders: list[tuple[int, str]] = []
+        positions: list[str] = []
+        if state:
+            orders = sorted(
+                (oid, o.contract_id) for oid, o in state.orders.items()
+                if (only is None or o.contract_id == only) and not state.own_orders.is_own_close(o)
+            )
+            positions = sorted(c for c in state.positions if only is None or c == only)
+        whole: Item = ("all", acct) if only is None else ("all", acct, only)
+        items: set[Item] = {("ord", acct, oid) for oid, _ in orders} | {("pos", acct, c) for c in positions}
+        items.add(whole)
         if not any(i in self._busy for i in items):
-            self._begin(inflight_key(f), items, now)
+            key = inflight_key(f)
+            assert key is not None  # a Flatten always has a key
+            self._begin(key, items, now)
             return [f]
         # Partly in flight: cancel/close only what nobody is working on yet (orders first).
         out: list[Action] = []
@@ -146,7 +155,7 @@ class InFlight:
         return out
 
 
-def _items(action: Action) -> set | None:
+def _items(action: Action) -> set[Item] | None:
     if isinstance(action, (ClosePosition, PartialClose)):
         return {("pos", action.account_id, action.contract_id)}
     if isinstance(action, CancelOrder):
@@ -161,7 +170,11 @@ _CANCELLABLE = frozenset({OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.SUS
 
 
 def gate(
-    event: Event, change: Change, locks: LockManager, symbol_of, own: OwnOrders | None = None
+    event: Event,
+    change: Change,
+    locks: LockManager,
+    symbol_of: Callable[[str], str | None],
+    own: OwnOrders | None = None,
 ) -> list[Action] | None:
     """Lock responses for this event, or None when no lock applies and the rules should run.
 
@@ -169,26 +182,31 @@ def gate(
     `own` holds the account's own orders: the guard never cancels its own closing orders.
     """
     acct = event.account_id
+    if acct is None:  # market data: no account, no lock
+        return None
     if locks.is_locked(acct):
-        return _respond(event, change, locks.blocking_lock(acct), "Account locked", own)
+        blocking = locks.blocking_lock(acct)
+        assert blocking is not None  # locked means an account-wide lock is held
+        return _respond(acct, event, change, blocking, "Account locked", own)
     if event.contract_id and locks.has_symbol_locks(acct):
         symbol = symbol_of(event.contract_id)
         lock = locks.symbol_locked(acct, symbol)
         if lock is not None:
-            return _respond(event, change, lock, f"{symbol} locked", own)
+            return _respond(acct, event, change, lock, f"{symbol} locked", own)
     return None
 
 
-def _respond(event: Event, change: Change, lock: Lock, what: str, own: OwnOrders | None) -> list[Action]:
-    acct = event.account_id
+def _respond(
+    acct: int, event: Event, change: Change, lock: Lock, what: str, own: OwnOrders | None
+) -> list[Action]:
     why = f"{what} ({lock.rule}: {lock.reason})"
     if event.kind is EventKind.ORDER:
-        order = event.data
+        order = cast(Order, event.data)  # the kind names the payload type
         if own is not None and own.is_own_close(order):
             return []  # the guard's own close: cancelling it would undo the flatten
         if order.status in _CANCELLABLE:
             return [CancelOrder(acct, order.id, order.contract_id, GATE_RULE, f"{why}: order cancelled")]
         return []
-    if event.kind is EventKind.POSITION and change.grew:
+    if event.kind is EventKind.POSITION and change.grew and event.contract_id is not None:
         return [ClosePosition(acct, event.contract_id, GATE_RULE, f"{why}: position closed")]
     return []

@@ -8,8 +8,10 @@ flattened (no lock). Pure: the members' states in, actions out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from risk_manager.engine.actions import Action, Alert, Flatten, Lock, LockEnd, LockKind, SetLock
 from risk_manager.engine import reduce_only
@@ -18,19 +20,22 @@ from risk_manager.engine.locks import LockManager
 from risk_manager.engine.rules._common import cents, cents_at_or_below, money
 from risk_manager.engine.state import AccountState
 
+if TYPE_CHECKING:
+    from risk_manager.config.firm_models import AccountGroup
+
 
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
     account_ids: tuple[int, ...]
-    config: object  # config.firm_models.AccountGroup
+    config: AccountGroup
 
     @property
     def rule(self) -> str:
         return f"group:{self.name}"
 
 
-def resolve_groups(specs: list, ids: dict[str, int]) -> tuple[list[Group], list[str]]:
+def resolve_groups(specs: Sequence[AccountGroup], ids: dict[str, int]) -> tuple[list[Group], list[str]]:
     """accounts.yaml `groups` with members resolved through `ids` (account id as text, or a
     casefolded name, -> account id). Returns the groups that have members and one message per
     group some of whose accounts are not known (the group covers the known ones only)."""

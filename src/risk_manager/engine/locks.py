@@ -6,7 +6,7 @@ ClearLock can name it). The manager only holds and ends locks; the store persist
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from risk_manager.engine.actions import ClearLock, Lock, LockEnd, LockKind, SetLock
@@ -64,7 +64,9 @@ class LockManager:
 
     def has_symbol_locks(self, account_id: int) -> bool:
         locks = self._locks.get(account_id)
-        return bool(locks) and any(l.kind is LockKind.SYMBOL for l in locks.values())
+        if not locks:
+            return False
+        return any(l.kind is LockKind.SYMBOL for l in locks.values())
 
     def get(self, account_id: int, rule: str) -> Lock | None:
         return self._locks.get(account_id, {}).get(rule)
@@ -121,24 +123,28 @@ class LockManager:
             for rule, lock in sorted(self._locks[account_id].items()):
                 if lock.ends in _TIMED and lock.until is not None and lock.until <= now:
                     why = _EXPIRY_REASON[lock.ends]
-                    cleared.append(self.remove(account_id, rule, f"{lock.reason} — ended: {why}"))
+                    clear = self.remove(account_id, rule, f"{lock.reason} — ended: {why}")
+                    if clear is not None:  # always: the lock is there
+                        cleared.append(clear)
         return cleared
 
     def on_can_trade(self, account_id: int) -> list[ClearLock]:
         """The broker allows trading again: end the locks waiting for that (R10)."""
-        return [
+        out = [
             self.remove(account_id, lock.rule, f"{lock.reason} — ended: canTrade is true again")
             for lock in self.active(account_id)
             if lock.ends is LockEnd.CAN_TRADE
         ]
+        return [c for c in out if c is not None]  # all of them: each lock is there
 
-    def on_blocked_symbols(self, account_id: int, blocked: set[str]) -> list[ClearLock]:
+    def on_blocked_symbols(self, account_id: int, blocked: Collection[str]) -> list[ClearLock]:
         """End symbol locks whose symbol is no longer in `blocked_symbols` (R11)."""
-        return [
+        out = [
             self.remove(account_id, lock.rule, f"{lock.symbol} removed from blocked symbols")
             for lock in self.active(account_id)
             if lock.ends is LockEnd.SYMBOL_UNLISTED and (lock.symbol or "") not in blocked
         ]
+        return [c for c in out if c is not None]  # all of them: each lock is there
 
     def unlock(self, account_id: int, reason: str, by: str, rule: str | None = None) -> list[ClearLock]:
         """Admin unlock of one rule's lock, or of every lock of the account when rule is None."""

@@ -75,8 +75,10 @@ class JudgedExitRecord:
 
 
 def exec_key_text(key: object) -> str:
-    kind, ident = key  # type: ignore[misc]
-    return f"{kind}:{ident}"
+    """An execution key (AccountState.exec_key_of: ("order" | "trade", id)) as stored."""
+    if not (isinstance(key, tuple) and len(key) == 2):
+        raise TypeError(f"not an execution key: {key!r}")
+    return f"{key[0]}:{key[1]}"
 
 
 def exec_key_of_text(text: str) -> tuple[str, int]:

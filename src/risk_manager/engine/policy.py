@@ -9,17 +9,19 @@ Each rule field has an explicit direction below; a field missing from the table 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from risk_manager.config.models import RULE_MODELS, MaxContractsPerInstrument, RiskConfig
 
 # Direction helpers: f(old, new) -> True when new is looser.
-UP = lambda o, n: n > o  # noqa: E731  a bigger number is looser (limits, targets, grace)
-DOWN = lambda o, n: n < o  # noqa: E731  a smaller number is looser (cooldowns, weights, offsets)
-TRUE_TO_FALSE = lambda o, n: bool(o) and not bool(n)  # noqa: E731  switching a protection off
-ANY = lambda o, n: o != n  # noqa: E731  no clear order: any change waits for the reset
-NEVER = lambda o, n: False  # noqa: E731  no effect on strictness
-ENFORCE_TO_ALERT = lambda o, n: o == "enforce" and n == "alert"  # noqa: E731
+Direction = Callable[[Any, Any], bool]
+UP: Direction = lambda o, n: n > o  # noqa: E731  a bigger number is looser (limits, targets, grace)
+DOWN: Direction = lambda o, n: n < o  # noqa: E731  a smaller number is looser (cooldowns, weights, offsets)
+TRUE_TO_FALSE: Direction = lambda o, n: bool(o) and not bool(n)  # noqa: E731  switching a protection off
+ANY: Direction = lambda o, n: o != n  # noqa: E731  no clear order: any change waits for the reset
+NEVER: Direction = lambda o, n: False  # noqa: E731  no effect on strictness
+ENFORCE_TO_ALERT: Direction = lambda o, n: o == "enforce" and n == "alert"  # noqa: E731
 
 
 def _gross_to_net(o: str, n: str) -> bool:
@@ -30,9 +32,9 @@ def _close_all_to_reduce(o: str, n: str) -> bool:
     return o == "close_all" and n == "reduce_to_limit"
 
 
-def _tiers_looser(old: list, new: list) -> bool:
+def _tiers_looser(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     """Looser when some loss now gets a shorter cooldown (or none)."""
-    def cooldown(tiers: list, loss: float) -> int:
+    def cooldown(tiers: list[dict[str, Any]], loss: float) -> int:
         return max((t["cooldown_seconds"] for t in tiers if loss <= t["loss_amount"]), default=0)
 
     points = {t["loss_amount"] for t in old} | {t["loss_amount"] for t in new}
@@ -44,7 +46,7 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-def _window_within(new: dict, old: dict) -> bool:
+def _window_within(new: dict[str, Any], old: dict[str, Any]) -> bool:
     """True when every minute of `new` lies inside `old` (same timezone, same-day windows)."""
     if new["timezone"] != old["timezone"] or not set(new["days"]) <= set(old["days"]):
         return False
@@ -55,7 +57,7 @@ def _window_within(new: dict, old: dict) -> bool:
     return os_ <= ns and ne <= oe
 
 
-def _sessions_looser(old: dict, new: dict) -> bool:
+def _sessions_looser(old: dict[str, Any], new: dict[str, Any]) -> bool:
     for key in set(old) | set(new):
         o = old.get(key, old["default"])
         n = new.get(key, new["default"])
@@ -64,7 +66,7 @@ def _sessions_looser(old: dict, new: dict) -> bool:
     return False
 
 
-def _limits_looser(old_block: dict, new_block: dict) -> bool:
+def _limits_looser(old_block: dict[str, Any], new_block: dict[str, Any]) -> bool:
     """R02: any symbol whose effective limit grows (unlisted symbols via unknown_symbol_action)."""
     o = MaxContractsPerInstrument.model_validate(old_block)
     n = MaxContractsPerInstrument.model_validate(new_block)
@@ -76,21 +78,21 @@ def _limits_looser(old_block: dict, new_block: dict) -> bool:
     return False
 
 
-def _be_looser(o: dict, n: dict) -> bool:
+def _be_looser(o: dict[str, Any], n: dict[str, Any]) -> bool:
     return (TRUE_TO_FALSE(o["enabled"], n["enabled"]) or UP(o["profit_trigger_ticks"], n["profit_trigger_ticks"])
             or DOWN(o["offset_ticks"], n["offset_ticks"]))
 
 
-def _trail_looser(o: dict, n: dict) -> bool:
+def _trail_looser(o: dict[str, Any], n: dict[str, Any]) -> bool:
     return (TRUE_TO_FALSE(o["enabled"], n["enabled"]) or UP(o["activation_ticks"], n["activation_ticks"])
             or UP(o["trail_distance_ticks"], n["trail_distance_ticks"]))
 
 
-def _cooldowns_looser(o: dict, n: dict) -> bool:
+def _cooldowns_looser(o: dict[str, Any], n: dict[str, Any]) -> bool:
     return DOWN(o["per_minute"], n["per_minute"]) or DOWN(o["per_hour"], n["per_hour"])
 
 
-def _scaling_looser(old: list, new: list) -> bool:
+def _scaling_looser(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> bool:
     """R16: looser when some balance is allowed more contracts than before."""
     from risk_manager.config.firm_models import ScalingPlan
 
@@ -114,7 +116,6 @@ def _lower_or_gone(o: Any, n: Any) -> bool:
     return o is not None and (n is None or n < o)
 
 
-Direction = Callable[[Any, Any], bool]
 _COMMON: dict[str, Direction] = {"enabled": TRUE_TO_FALSE, "mode": ENFORCE_TO_ALERT}
 
 #: rule → field → direction (True when the change loosens).

@@ -8,6 +8,7 @@ under `<rule>:reduce_only`, so the rule's own lockout at 100 % is a row of its o
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from risk_manager.engine.actions import (
     Action, CancelOrder, ClosePosition, Lock, LockEnd, LockKind, PartialClose, SetLock,
@@ -62,7 +63,7 @@ def respond(event: Event, change: Change, state: AccountState, lock: Lock) -> li
     acct = state.account_id
     why = f"Reduce-only ({lock.rule}: {lock.reason})"
     if event.kind is EventKind.ORDER:
-        order = event.data
+        order = cast(Order, event.data)  # the kind names the payload type
         if change.new_order and adds_exposure(order, state):
             return [CancelOrder(acct, order.id, order.contract_id, GATE_RULE, f"{why}: order cancelled")]
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -30,7 +32,7 @@ def _pct(value: float | None, limit: float | None) -> float | None:
     return round(max(0.0, value / limit * 100.0), 1)
 
 
-def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> dict[str, Any]:
+def account_snapshot(engine: RiskEngine, account_id: int, now: datetime) -> dict[str, Any]:
     state = engine.state(account_id)
     ctx = engine.contexts(account_id)
     cfg = engine.account_config(account_id)
@@ -108,7 +110,7 @@ def account_snapshot(engine: "RiskEngine", account_id: int, now: datetime) -> di
     }
 
 
-def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
+def firm_view(engine: RiskEngine, account_id: int) -> dict[str, Any]:
     """The firm-account guards' figures (docs/rules.md): for R14 the floor, the high, the trigger
     (floor + buffer), the equity and its distance to the trigger."""
     state = engine.state(account_id)
@@ -142,14 +144,14 @@ def firm_view(engine: "RiskEngine", account_id: int) -> dict[str, Any]:
     return out
 
 
-def _enum_name(enum_type, value: int) -> str:
+def _enum_name(enum_type: Callable[[int], enum.Enum], value: int) -> str:
     try:
         return enum_type(value).name.lower()
     except ValueError:
         return str(value)
 
 
-def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict[str, Any]]:
+def rule_rows(engine: RiskEngine, account_id: int, now: datetime) -> list[dict[str, Any]]:
     """Each rule's current value against its limit (`used_pct` 0–100+)."""
     state = engine.state(account_id)
     ctx = engine.contexts(account_id)
@@ -163,11 +165,11 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             value, limit = round(contract_count(state, rc), 2), c.limit
             used = _pct(value, limit)
         elif name == "max_contracts_per_instrument":
-            worst = None
+            worst: tuple[float, int, int | None, str] | None = None
             for symbol, held in holdings_by_symbol(state, rc).items():
                 lim = c.limit_for(symbol)
                 size = sum(s for _, s in held)
-                pct = 100.0 if lim == 0 else (_pct(size, lim) if lim is not None else 0.0)
+                pct = 100.0 if lim == 0 else ((_pct(size, lim) or 0.0) if lim is not None else 0.0)  # (a float: lim > 0)
                 if worst is None or pct > worst[0]:
                     worst = (pct, size, lim, symbol)
             if worst is not None:
@@ -200,7 +202,9 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
             minute, hour, session = counts(state, now)
             value = {"minute": minute, "hour": hour, "session": session}
             limit = {"minute": c.per_minute, "hour": c.per_hour, "session": c.per_session}
-            used = max(_pct(minute, c.per_minute), _pct(hour, c.per_hour), _pct(session, c.per_session))
+            # (floats: the per_* limits are >= 1)
+            used = max(_pct(minute, c.per_minute) or 0.0, _pct(hour, c.per_hour) or 0.0,
+                       _pct(session, c.per_session) or 0.0)
         elif name == "cooldown_after_loss":
             # The tiers are the limit (a losing exit of at least `loss` → `cooldown_s`), flat or not.
             limit = [{"loss": t.loss_amount, "cooldown_s": t.cooldown_seconds} for t in c.tiers]
@@ -240,7 +244,7 @@ def rule_rows(engine: "RiskEngine", account_id: int, now: datetime) -> list[dict
     return rows
 
 
-def market_session(engine: "RiskEngine", now: datetime) -> dict[str, Any]:
+def market_session(engine: RiskEngine, now: datetime) -> dict[str, Any]:
     """The market session from the R09 window and the holiday calendar, whether or not R09 is on."""
     c = engine.config.rules.session_block_outside
     session = c.session_for(None)

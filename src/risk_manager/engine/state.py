@@ -99,7 +99,7 @@ class MarketState:
             book and q.book_after_last and not q.bid <= q.last_price <= q.ask)  # type: ignore[operator]
         if q.last_price is not None and last_fresh:
             return Mark(q.last_price, False, "last")
-        if book:
+        if book and q.bid is not None and q.ask is not None:  # (book implies both)
             stale = q.book_at is None or now - q.book_at > max_age
             return Mark((q.bid + q.ask) / 2.0, stale, "mid")
         if q.last_price is not None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import fields as dc_fields, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from risk_manager.events import (
     Account,
@@ -309,7 +310,7 @@ def parse_market_trade(contract_id: str | None, d: dict[str, Any]) -> MarketTrad
     )
 
 
-def parse_contract(d: dict[str, Any]) -> Contract:
+def parse_contract(d: Any) -> Contract:  # a non-dict raises DecodeError
     w = "contract"
     _check_dict(d, w)
     active = _bool(d.get("activeContract"), "activeContract", w)

@@ -39,7 +39,8 @@ import random
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 import aiohttp
 from yarl import URL
@@ -221,7 +222,7 @@ class HubClient:
         try:
             await asyncio.wait_for(self._connected.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def stop(self) -> None:
@@ -427,7 +428,7 @@ class HubClient:
         if ws is not None and not ws.closed:
             try:
                 await asyncio.wait_for(ws.close(), 2.0)
-            except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
                 pass
         for future in self._pending.values():
             if not future.done():

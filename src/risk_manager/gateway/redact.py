@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -72,9 +73,10 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
     return value
 
 
-def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
     """structlog processor: put it first in the chain (before renderers and exception formatters)."""
-    return redact_value(event_dict)
+    redacted: Mapping[str, Any] = redact_value(event_dict)
+    return redacted
 
 
 class RedactingFilter(logging.Filter):

@@ -23,7 +23,8 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 
@@ -41,7 +42,7 @@ from risk_manager.gateway.errors import (
     RateLimited,
 )
 from risk_manager.gateway.models import error_name
-from risk_manager.gateway.priority import ON_LOCK_PATH, ON_RISK_READ_PATH
+from risk_manager.priority import ON_LOCK_PATH, ON_RISK_READ_PATH
 from risk_manager.gateway.redact import get_logger, redact
 from risk_manager.gateway.signalr_protocol import reject_json_constant
 
@@ -263,7 +264,7 @@ class GatewayRest:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def __aenter__(self) -> "GatewayRest":
+    async def __aenter__(self) -> GatewayRest:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -301,7 +302,7 @@ class GatewayRest:
         token = env.get("newToken")
         if isinstance(token, str) and token:
             self._set_token(token)
-        return self._token  # type: ignore[return-value]
+        return self._token
 
     def _needs_refresh(self) -> bool:
         if self._token is None:
@@ -315,8 +316,8 @@ class GatewayRest:
         """A valid token. Logs in when there is none; refreshes via Auth/validate when the JWT's
         `exp` is within `refresh_margin` (falling back to loginKey); `refresh=True` forces a fresh
         login (after a 401 or GatewayLogout). Single-flight: concurrent callers share one refresh."""
-        if not refresh and not self._needs_refresh():
-            return self._token  # type: ignore[return-value]
+        if not refresh and self._token is not None and not self._needs_refresh():
+            return self._token
         seen = self._token
         async with self._token_lock:
             if self._token is not seen and self._token is not None and not self._needs_refresh():
@@ -405,7 +406,7 @@ class GatewayRest:
                 reason = f"cannot connect: {redact(str(exc))}"
                 if mutating:
                     raise GatewayUnavailable(endpoint, reason, sent=False) from None
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if isinstance(exc, asyncio.TimeoutError):
                     self.stats["timeouts"] += 1
                     reason = f"no answer within {self.timeout} s"

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from types import ModuleType
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -17,11 +18,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", help="Config directory the service reads (default: the system one)."),
 ]
 InstanceOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--instance", help="One of several logins on this machine: risk-manager@NAME.service "
                                     "with config in <config>/NAME (Linux)."),
 ]
@@ -201,7 +202,10 @@ def _control(verb: str, instance: str | None = None) -> None:
 
 
 # --- Windows ----------------------------------------------------------------------------------
-def _win():  # type: ignore[no-untyped-def]
+_T = TypeVar("_T")
+
+
+def _win() -> ModuleType:
     try:
         from risk_manager.service import windows
     except ImportError as exc:
@@ -212,7 +216,7 @@ def _win():  # type: ignore[no-untyped-def]
     return windows
 
 
-def _windows_call(fn):  # type: ignore[no-untyped-def]
+def _windows_call(fn: Callable[[ModuleType], _T]) -> _T:
     win = _win()
     try:
         return fn(win)
@@ -243,7 +247,7 @@ def _windows_uninstall(dry_run: bool) -> None:
     _windows_run(win, win.uninstall_steps(), dry_run)
 
 
-def _windows_run(win, steps, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+def _windows_run(win: ModuleType, steps: Sequence[Any], dry_run: bool) -> None:
     for step in steps:
         typer.echo(step.describe)
         if not dry_run:

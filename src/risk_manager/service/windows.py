@@ -27,11 +27,19 @@ import shutil
 import site
 import sys
 import threading
-import winreg
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+if sys.platform == "win32":
+    import winreg
+    from ctypes import windll
+else:  # only the tests import this elsewhere, with a fake winreg (typeshed has these on win32 only)
+    import importlib
+
+    winreg: Any = importlib.import_module("winreg")
+    windll: Any = getattr(ctypes, "windll", None)
 
 import servicemanager
 import win32api
@@ -296,12 +304,12 @@ def _drive_is_remote(path: Path) -> bool:  # pragma: no cover - Windows only
     drive = path.drive
     if not drive or drive.startswith("\\\\"):
         return False
-    return bool(ctypes.windll.kernel32.GetDriveTypeW(drive + "\\") == 4)  # DRIVE_REMOTE
+    return bool(windll.kernel32.GetDriveTypeW(drive + "\\") == 4)  # DRIVE_REMOTE
 
 
 def is_admin() -> bool:  # pragma: no cover - Windows only
     try:
-        return bool(ctypes.windll.shell32.IsUserAnAdmin())
+        return bool(windll.shell32.IsUserAnAdmin())
     except Exception:
         return False
 

@@ -206,17 +206,17 @@ class MatchingEngine:
             created=now, updated=now, status=OrderStatus.PENDING, type=type, side=side, size=size,
             custom_tag=custom_tag,
         )
-        reason = self._validate_new(account, contract, market, order, limit_price, stop_price, trail_price,
-                                    stop_loss, take_profit)
+        rejected = self._validate_new(account, contract, market, order, limit_price, stop_price, trail_price,
+                                      stop_loss, take_profit)
         self.orders[order.id] = order
-        if reason is None and (stop_loss or take_profit):
+        if rejected is None and (stop_loss or take_profit):
             self._create_children(order, contract, stop_loss, take_profit)
         self._emit_placement_burst(order)
-        if reason is not None:
+        if rejected is not None:
             self._finish(order, OrderStatus.REJECTED)
             for child_id in order.children:
                 self._finish(self.orders[child_id], OrderStatus.CANCELLED)
-            return EngineResult(2, reason, order.id)
+            return EngineResult(2, rejected, order.id)
         if order.type == OrderType.MARKET or self._triggered(order, market, resting=False):
             self._fill_marketable(order, market.last, order_event_first=False)
         else:
@@ -500,7 +500,10 @@ class MatchingEngine:
                 if self._triggered(order, market, resting=True):
                     limit_like = order.type in (OrderType.LIMIT, OrderType.JOIN_BID, OrderType.JOIN_ASK)
                     if self.fills.instant(contract_id):
-                        self._execute(order, order.limit_price if limit_like else market.last, order_event_first=True)
+                        price = order.limit_price if limit_like else market.last
+                        if price is None:  # never: a limit-like order is validated with its price
+                            raise RuntimeError(f"order {order.id} has no limit price")
+                        self._execute(order, price, order_event_first=True)
                         fired = True
                     elif limit_like:
                         fired = self.fills.touch_limit(order) or fired
@@ -653,7 +656,7 @@ class MatchingEngine:
         a client that dedupes trades by id counts it once. Off with `reemit_opening_trade=False`."""
         out: list[UserEvent] = []
         for event in events:
-            position_id = event.data.get("id")
+            position_id: Any = event.data.get("id")  # a wire value (None when missing)
             if event.action == ACTION_REMOVE:
                 opening = self._opening_trades.pop(position_id, None)
                 if opening is not None and self.reemit_opening_trade:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 
 from risk_manager.sim.catalog import align
@@ -46,6 +46,10 @@ def from_result(result: EngineResult, payload_key: str | None = None) -> dict[st
 
 # ---------------------------------------------------------------------- field readers
 
+@overload
+def _int(body: dict[str, Any], name: str, *, required: Literal[True] = True) -> int: ...
+@overload
+def _int(body: dict[str, Any], name: str, *, required: bool) -> int | None: ...
 def _int(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
     value = body.get(name)
     if value is None:
@@ -66,6 +70,10 @@ def _num(body: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+@overload
+def _str(body: dict[str, Any], name: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def _str(body: dict[str, Any], name: str, *, required: bool) -> str | None: ...
 def _str(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None:
@@ -77,6 +85,10 @@ def _str(body: dict[str, Any], name: str, *, required: bool = True) -> str | Non
     return value
 
 
+@overload
+def _time(body: dict[str, Any], name: str, *, required: Literal[True]) -> datetime: ...
+@overload
+def _time(body: dict[str, Any], name: str, *, required: bool) -> datetime | None: ...
 def _time(body: dict[str, Any], name: str, *, required: bool) -> datetime | None:
     value = body.get(name)
     if value is None:
@@ -327,7 +339,7 @@ class RestApi:
         now = min(end, self.sim.clock.now())
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         last_open = epoch + timedelta(seconds=int((now - epoch).total_seconds()) // step_s * step_s)
-        bars = []
+        bars: list[dict[str, Any]] = []
         close = market.last
         t = last_open
         while t >= start and len(bars) < limit:

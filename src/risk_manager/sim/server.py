@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -109,7 +109,8 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port getter
+        server = cast("asyncio.Server | None", site._server)  # aiohttp types it as AbstractServer
+        sockets = server.sockets if server else []  # noqa: SLF001 - aiohttp exposes no port getter
         bound_port = sockets[0].getsockname()[1]
         self.base_url = f"http://{host}:{bound_port}"
         self.walker.start()

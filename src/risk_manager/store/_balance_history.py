@@ -36,7 +36,8 @@ def history_facts(rows: Iterable[Any]) -> list[tuple[int, Any, str, float]]:
 
 class BalanceHistoryMixin(StoreBase):
     def save_engine_records(self, records: Iterable[Any]) -> int:
-        balances, rest = [], []
+        balances: list[BalanceRecord] = []
+        rest: list[Any] = []
         for r in records:
             (balances if isinstance(r, BalanceRecord) else rest).append(r)
         if not balances:

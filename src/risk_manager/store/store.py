@@ -140,7 +140,7 @@ class Store(JournalMixin, LockMixin, AuditMixin, DailyMixin, AdminMixin, Mainten
             finally:
                 self._conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -46,8 +46,8 @@ accounts_app = typer.Typer(help="The accounts to guard (accounts.yaml).", no_arg
 app.add_typer(rules_app, name="rules")
 app.add_typer(accounts_app, name="accounts")
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Config directory (default: the system one).")]
-UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Daemon status API (default: from accounts.yaml).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Config directory (default: the system one).")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Daemon status API (default: from accounts.yaml).")]
 NowOpt = Annotated[bool, typer.Option("--now", help="Apply a loosening change now (needs the admin password).")]
 
 
@@ -422,7 +422,7 @@ async def _gateway_accounts(api_url: str, username: str, api_key: str, timeout: 
     except LoginFailed as exc:
         fail(f"login to {api_url} as {username!r} failed: {exc.message or exc.error_name or 'rejected'}"
              " (check the user name and API key)")
-    except (GatewayRestError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, GatewayRestError, OSError) as exc:
         fail(f"cannot reach the gateway at {api_url}: {exc}")
 
 
@@ -442,7 +442,7 @@ def _apply_now(client: DaemonClient, token: str, later: str) -> None:
 @app.command("lock")
 def lock(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
-    until: Annotated[Optional[str], typer.Option("--until", help="HH:MM (trading timezone), an ISO time, or 90m / 2h.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="HH:MM (trading timezone), an ISO time, or 90m / 2h.")] = None,
     until_reset: Annotated[bool, typer.Option("--until-reset", help="Until the next daily reset (the default).")] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (shown to the trader, audited).")] = "done for the day (admin lock)",
     config: ConfigOpt = None, url: UrlOpt = None,
@@ -466,7 +466,7 @@ def lock(
 def unlock(
     account: Annotated[str, typer.Argument(help="Account name or id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit log).")] = "",
-    rule: Annotated[Optional[str], typer.Option("--rule", help="Only this rule's lock (R03 or daily_realized_loss); default all.")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule's lock (R03 or daily_realized_loss); default all.")] = None,
     config: ConfigOpt = None, url: UrlOpt = None,
 ) -> None:
     """Clear an account's locks (admin password and a written reason required)."""

@@ -81,7 +81,8 @@ def running_daemon_url(config_dir: Path, tree: dict[str, Any]) -> str | None:
     API listens, if the process it names is alive (a crash leaves a stale file behind)."""
     import json
 
-    daemon = tree.get("daemon") if isinstance(tree.get("daemon"), dict) else {}
+    raw = tree.get("daemon")
+    daemon: dict[str, Any] = raw if isinstance(raw, dict) else {}
     state = Path(str(daemon.get("state_dir") or "state")).expanduser()
     path = (state if state.is_absolute() else config_dir / state) / "daemon.json"
     try:

@@ -175,14 +175,14 @@ class DashboardApp(App[int]):
                 if not isinstance(doc, dict):
                     raise ValueError("/status did not return a JSON object")
                 self.model.apply_status(doc, self.clock.monotonic(), requested_at=sent)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
                 self.model.mark_unreachable(_describe(exc))
             self.polls += 1
             self.refresh_view()
             wait = self.poll_s if self.model.reachable else self.retry_s
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
 
@@ -197,7 +197,7 @@ class DashboardApp(App[int]):
                         if msg.type != aiohttp.WSMsgType.TEXT:
                             continue
                         self._on_event_text(msg.data)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             self.model.events_connected = False
             self.refresh_view()
@@ -271,7 +271,7 @@ class DashboardApp(App[int]):
                 reply = await resp.json(content_type=None)
                 if resp.status != 200:
                     raise ValueError((reply or {}).get("error") or f"HTTP {resp.status}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             self.notify(f"Lock refused: {exc}", severity="error", timeout=8)
             return
         result = reply.get("result") or {}

@@ -99,7 +99,8 @@ class DashboardModel:
         if not isinstance(msg, dict):
             return False
         kind = msg.get("type")
-        data = msg.get("data") if isinstance(msg.get("data"), dict) else {}
+        raw = msg.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         aid = msg.get("account_id")
         self.last_event_at = now
         if kind in ("lock_set", "lock_cleared"):

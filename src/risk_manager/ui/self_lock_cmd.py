@@ -7,7 +7,7 @@ No admin password: a lock only tightens protection. Until the next daily reset b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,14 +21,14 @@ DEFAULT_REASON = "Done for the day (self-lock by the trader)"
 
 
 def lock(
-    account: Annotated[Optional[str], typer.Argument(
+    account: Annotated[str | None, typer.Argument(
         help="Account name or id (may be left out when the daemon guards one account).")] = None,
-    until: Annotated[Optional[str], typer.Option(
+    until: Annotated[str | None, typer.Option(
         "--until", help="HH:MM (trading timezone), an ISO time, or 90m / 2h. Default: the next reset.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Shown on the dashboard, audited.")] = DEFAULT_REASON,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Config directory (reads daemon.status_api).")] = None,
-    url: Annotated[Optional[str], typer.Option("--url", help="Status API of the daemon.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config directory (reads daemon.status_api).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Status API of the daemon.")] = None,
 ) -> None:
     """Done for the day: lock your own account now (positions closed, orders cancelled) until the
     reset or --until. No password; only an admin can unlock it early."""

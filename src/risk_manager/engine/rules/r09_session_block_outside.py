@@ -8,6 +8,7 @@ until the next session start. At session end (the 1 s tick) open exposure is fla
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from risk_manager.engine.actions import Action, Flatten, Lock, LockEnd, LockKind, SetLock
@@ -17,12 +18,15 @@ from risk_manager.engine.rules._common import finish
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
+if TYPE_CHECKING:
+    from risk_manager.config.models import Session
+
 
 def _when(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-def why_closed(ctx: RuleContext, session, now: datetime) -> str:
+def why_closed(ctx: RuleContext, session: Session, now: datetime) -> str:
     cal = ctx.timeline.calendar
     if ctx.config.respect_holidays and cal is not None:
         local = now.astimezone(ZoneInfo(cal.timezone))
@@ -69,7 +73,7 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         status = ctx.timeline.session_status(now, session, cfg.respect_holidays)
         if status.open:
             continue
-        if own:
+        if own and symbol is not None:  # (own implies a symbol)
             if symbol in symbols_done:
                 continue
             symbols_done.add(symbol)

@@ -7,13 +7,14 @@ lock (rule id ``R11:<SYMBOL>``) that lasts while the symbol stays listed.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from risk_manager.engine.actions import Action, CancelOrder, ClosePosition, Lock, LockEnd, LockKind, SetLock
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.locks import symbol_rule_id
 from risk_manager.engine.rules._common import finish
 from risk_manager.engine.state import AccountState
-from risk_manager.events import Event, EventKind
+from risk_manager.events import Event, EventKind, Order
 
 
 def _symbol_actions(
@@ -54,18 +55,18 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         symbols = {ctx.catalog.symbol_of(c) for c in state.positions}
         symbols |= {ctx.catalog.symbol_of(o.contract_id) for o in state.orders.values()}
         out: list[Action] = []
-        for symbol in sorted(s for s in symbols if s in blocked):
-            out += _symbol_actions(symbol, state, ctx, now)
+        for listed in sorted(s for s in symbols if s is not None and s in blocked):
+            out += _symbol_actions(listed, state, ctx, now)
         return out
     change = state.last_change
     if change is None:
         return []
     if event.kind is EventKind.ORDER and change.order_working:
         symbol = ctx.catalog.symbol_of(event.contract_id or "")
-        if symbol in blocked:
-            return _symbol_actions(symbol, state, ctx, now, {event.data.id}, set())
+        if symbol is not None and symbol in blocked:
+            return _symbol_actions(symbol, state, ctx, now, {cast(Order, event.data).id}, set())
     elif event.kind is EventKind.POSITION and change.new_size != 0:
         symbol = ctx.catalog.symbol_of(event.contract_id or "")
-        if symbol in blocked:
+        if symbol is not None and symbol in blocked:
             return _symbol_actions(symbol, state, ctx, now, set(), {event.contract_id or ""})
     return []

@@ -65,7 +65,9 @@ def current_stop(state: AccountState, pos: PositionState) -> Order | None:
     if any(o.type == OrderType.TRAILING_STOP for o in stops):
         return next(o for o in stops if o.type == OrderType.TRAILING_STOP)
     priced = [o for o in stops if o.stop_price is not None] or stops
-    key = (lambda o: o.stop_price or 0.0)
+    def key(o: Order) -> float:
+        return o.stop_price or 0.0
+
     return max(priced, key=key) if pos.direction > 0 else min(priced, key=key)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
@@ -17,6 +18,10 @@ from risk_manager.engine import reduce_only
 from risk_manager.engine.rules._common import cents, cents_at_or_below, finish, lockout_and_flatten, money
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
+
+if TYPE_CHECKING:
+    from risk_manager.config.firm_models import MaxLossFloor
+    from risk_manager.engine.firm import FirmState
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,20 +34,22 @@ class Floor:
     top: float
 
 
-def floor_of(cfg, firm) -> Floor:
+def floor_of(cfg: MaxLossFloor, firm: FirmState) -> Floor:
     """The floor for the account's balance history `firm` (engine/firm.py)."""
-    high = cfg.starting_balance
+    high, drawdown = cfg.starting_balance, cfg.max_drawdown
+    if high is None or drawdown is None:  # the model requires both when the rule is enabled
+        raise ValueError("max_loss_floor needs starting_balance and max_drawdown")
     eod = firm.high_end_of_day
     if eod is not None and eod > high:
         high = eod
     if cfg.trail == "intraday" and firm.high_equity is not None and firm.high_equity > high:
         high = firm.high_equity
-    floor = high - cfg.max_drawdown
+    floor = high - drawdown
     if cfg.floor_now is not None and cfg.floor_now > floor:
         floor = cfg.floor_now
     if cfg.stop_trailing_at is not None and floor > cfg.stop_trailing_at:
         floor = cfg.stop_trailing_at
-    return Floor(high, floor, floor + cfg.buffer, floor + cfg.max_drawdown)
+    return Floor(high, floor, floor + cfg.buffer, floor + drawdown)
 
 
 def equity(state: AccountState) -> float | None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import cents, cents_at_or_above, day_pnl, lockout_and_flatten, money
+from risk_manager.engine.rules._common import cents, cents_at_or_above, lockout_and_flatten, money
 from risk_manager.engine.rules.r03_daily_realized_loss import triggered_by
 from risk_manager.engine.rules.r16_scaling_plan import day_start_balance
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event
+
+if TYPE_CHECKING:
+    from risk_manager.config.firm_models import ConsistencyGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +39,23 @@ def today_net(state: AccountState, include_unrealized: bool) -> float:
     return value + state.unrealized_total if include_unrealized else value
 
 
-def profit_before_today(cfg, state: AccountState) -> float | None:
+def profit_before_today(cfg: ConsistencyGuard, state: AccountState) -> float | None:
     if cfg.starting_balance is not None:
         start = day_start_balance(state)
         return None if start is None else start - cfg.starting_balance
     return state.firm.profit_before_today + cfg.profit_before
 
 
-def consistency_of(cfg, state: AccountState) -> Consistency | None:
+def consistency_of(cfg: ConsistencyGuard, state: AccountState) -> Consistency | None:
     before = profit_before_today(cfg, state)
     if before is None:
         return None
+    share, target = cfg.max_day_share, cfg.profit_target
+    if share is None or target is None:  # the model requires both when the rule is enabled
+        raise ValueError("consistency_guard needs max_day_share and profit_target")
     today = today_net(state, cfg.include_unrealized)
-    total = max(before + today, cfg.profit_target)
-    return Consistency(before, today, total, cfg.max_day_share * total)
+    total = max(before + today, target)
+    return Consistency(before, today, total, share * total)
 
 
 def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: datetime) -> list[Action]:

@@ -1,8 +1,9 @@
 """Request lanes of the REST rate budget, set by callers for everything they await inside.
 
-The gateway owns these flags because its `RateBudget` reads them; enforcement and the daemon only
-set them. Context variables follow the call into every task it starts, so a flatten's reads and
-mutations all travel in the lane of the flatten.
+The gateway's `RateBudget` reads these flags; enforcement and the daemon only set them. They live
+below both (not in the gateway) so that enforcement never imports the gateway (the import
+contract in pyproject.toml). Context variables follow the call into every task it starts, so a
+flatten's reads and mutations all travel in the lane of the flatten.
 """
 
 from __future__ import annotations
