@@ -21,6 +21,7 @@ stay what they were):
   ("bracket", acct, sym, side, size, sl, tp)  market order with stop-loss/take-profit brackets (ticks)
   ("slow", ms, count)              the next `count` enforcement/read requests answer `ms` late
   ("tokens",)                      the simulator expires every session token (the daemon logs in again)
+  ("nocantrade", acct)             an account update pushed without `canTrade` (after canTrade false)
   ("jump",)                        the wall clock (simulator and daemon, in-process days) jumps to just
                                    past the next 17:00 America/Chicago reset
   ("kill9", when)                  SIGKILL of `risk-manager run` (process days only), then a restart;
@@ -73,7 +74,7 @@ class Day:
 
 
 RESTARTS = ("restart", "kill9")
-EXTRA_KINDS = ("trail", "bracket", "slow", "tokens", "jump", "kill9")
+EXTRA_KINDS = ("trail", "bracket", "slow", "tokens", "jump", "kill9", "nocantrade")
 
 
 # ----------------------------------------------------------------------------- rule configs
@@ -202,6 +203,8 @@ def generate_day(seed: int, n_steps: int = 30, restarts: bool = True, extras: bo
     steps: list[Step] = []
     for step in day.steps:
         steps.append(step)
+        if step[0] == "cantrade" and step[2] is False and rng.random() < 0.6:
+            steps.append(("nocantrade", step[1]))  # an account update without the flag meanwhile
         if rng.random() < 0.25:
             steps.append(_extra_step(rng, day.accounts, day.syms, process))
     return replace(day, steps=steps, process=process, fills=fills)

@@ -388,5 +388,7 @@ class World:
         elif kind == "cantrade":
             self.faults += 1
             await self.trader.account(acct, canTrade=step[2])
+        elif kind == "nocantrade":
+            await self.trader.account(acct, omitCanTrade=True)
         else:
             raise ValueError(f"unknown step {step!r}")

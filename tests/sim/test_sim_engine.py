@@ -251,3 +251,15 @@ def test_positions_and_balance_follow_fills(ops) -> None:
     for position in engine.positions.values():
         assert position.net != 0
     assert all(o.status in (1, 2, 3, 5, 8) for o in engine.orders.values())
+
+
+def test_an_account_update_can_leave_can_trade_out_and_the_account_keeps_its_flag() -> None:
+    """As some live GatewayUserAccount updates do (the guard must keep the last value it saw)."""
+    engine, acct = make_engine()
+    engine.set_account(acct, can_trade=False)
+    engine.drain_user()
+    engine.set_account(acct, omit_can_trade=True)
+    (event,) = engine.drain_user()
+    assert event.target == "GatewayUserAccount" and "canTrade" not in event.data
+    assert engine.accounts[acct].can_trade is False
+    assert engine.accounts[acct].to_wire()["canTrade"] is False  # REST still tells it

@@ -109,13 +109,15 @@ class ControlApi:
         account_id = body.get("accountId")
         can_trade = body.get("canTrade")
         auto_oco = body.get("autoOco")
-        for name, value in (("canTrade", can_trade), ("autoOco", auto_oco)):
+        omit = body.get("omitCanTrade")
+        for name, value in (("canTrade", can_trade), ("autoOco", auto_oco), ("omitCanTrade", omit)):
             if value is not None and not isinstance(value, bool):
                 raise ControlError(f"field '{name}' must be a boolean, got {value!r}")
         balance = _number(body, "balance") if body.get("balance") is not None else None
         if not isinstance(account_id, int) or account_id not in self.sim.engine.accounts:
             raise ControlError(f"field 'accountId': unknown account {account_id!r}")
-        self.sim.engine.set_account(account_id, can_trade=can_trade, balance=balance, auto_oco=auto_oco)
+        self.sim.engine.set_account(account_id, can_trade=can_trade, balance=balance, auto_oco=auto_oco,
+                                    omit_can_trade=bool(omit))
         self.sim.publish()
         return web.json_response({"ok": True, "account": self.sim.engine.accounts[account_id].to_wire()})
 

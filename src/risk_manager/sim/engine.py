@@ -100,8 +100,10 @@ class MatchingEngine:
 
     def set_account(
         self, account_id: int, *, can_trade: bool | None = None, balance: float | None = None,
-        auto_oco: bool | None = None,
+        auto_oco: bool | None = None, omit_can_trade: bool = False,
     ) -> bool:
+        """Change an account and push its update; `omit_can_trade`: that push leaves `canTrade`
+        out, as some live GatewayUserAccount updates do (the account keeps its flag)."""
         account = self.accounts.get(account_id)
         if account is None:
             return False
@@ -111,7 +113,7 @@ class MatchingEngine:
             account.balance = round(float(balance), 2)
         if auto_oco is not None:
             account.auto_oco = auto_oco
-        self._emit_account(account, copies=1)
+        self._emit_account(account, copies=1, omit_can_trade=omit_can_trade)
         return True
 
     def fee_for(self, contract: SimContract) -> tuple[float, float]:
@@ -678,9 +680,12 @@ class MatchingEngine:
     def _emit_order(self, order: SimOrder) -> None:
         self.user_out.append(UserEvent("GatewayUserOrder", ACTION_UPDATE, order.account_id, order.to_wire(stream=True)))
 
-    def _emit_account(self, account: SimAccount, copies: int) -> None:
+    def _emit_account(self, account: SimAccount, copies: int, omit_can_trade: bool = False) -> None:
+        wire = account.to_wire()
+        if omit_can_trade:
+            del wire["canTrade"]
         for _ in range(max(1, copies)):
-            self.user_out.append(UserEvent("GatewayUserAccount", ACTION_UPDATE, account.id, account.to_wire()))
+            self.user_out.append(UserEvent("GatewayUserAccount", ACTION_UPDATE, account.id, dict(wire)))
 
     def _order_id(self) -> int:
         self._next_order_id += 1
