@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +202,34 @@ async def sim_net_realized(rig: Any) -> float:
               if t["accountId"] == rig.account and not t.get("voided")]
     return round(sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t.get("commissions", 0.0)
                      for t in trades), 2)
+
+
+@asynccontextmanager
+async def group_of_accounts(tmp_path: Path, accounts: int = 3,
+                            group: dict[str, Any] | None = None) -> AsyncIterator[tuple[Any, Trader, list[int], Path]]:
+    """A simulator with `accounts` accounts, a logged-in trader and a config dir guarding them all
+    (no rules; `group`, e.g. {"daily_loss_limit": 150}, makes them one account group "copy")."""
+    from risk_manager.sim import Simulator
+
+    sim = Simulator(accounts=accounts, speed=0.0)
+    await sim.start()
+    trader = Trader(sim.info()["api"])
+    try:
+        await trader.login()
+        ids = sim.info()["accounts"]
+        root = write_config(tmp_path / "cfg", sim.info()["api"], ids, {})
+        if group is not None:
+            set_group(root, ids, **group)
+        yield sim, trader, ids, root
+    finally:
+        await trader.close()
+        await sim.stop()
+
+
+def set_group(root: Path, ids: list[int], **limits: Any) -> None:
+    """accounts.yaml: the accounts `ids` are one group "copy" with these limits (docs/rules.md)."""
+    yaml = YAML()
+    doc = yaml.load((root / "accounts.yaml").read_text())
+    doc["groups"] = [{"name": "copy", "accounts": ids, **limits}]
+    with (root / "accounts.yaml").open("w") as fh:
+        yaml.dump(doc, fh)

@@ -6,62 +6,48 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-from e2e.helpers import BUY, MNQ, Trader, account_locks, get_status, wait_for, write_config
+from e2e.helpers import BUY, MNQ, account_locks, get_status, group_of_accounts, wait_for
 from risk_manager.daemon.app import Daemon
-from risk_manager.sim import Simulator
 
 pytestmark = pytest.mark.e2e
 ENV = {"PROJECTX_API_KEY": "sim-key"}
 
 
 async def test_group_loss_flattens_and_locks_every_account(tmp_path: Path):
-    sim = Simulator(accounts=3, speed=0.0)
-    await sim.start()
-    t = Trader(sim.info()["api"])
-    await t.login()
     daemon = None
-    try:
-        ids = sim.info()["accounts"]
-        root = write_config(tmp_path / "cfg", sim.info()["api"], ids, {})
-        yaml = YAML()
-        doc = yaml.load((root / "accounts.yaml").read_text())
-        doc["groups"] = [{"name": "copy", "accounts": ids, "daily_loss_limit": 150}]
-        with (root / "accounts.yaml").open("w") as fh:
-            yaml.dump(doc, fh)
-        daemon = Daemon(root, environ=ENV, configure_logging=False)
-        await daemon.start()
-        await t.price(MNQ, 20_000.0)
-        for acct in ids:
-            await t.place(acct, MNQ, BUY, 1)
-        async def subscribed():
-            return MNQ in sim.hubs.market_subscriptions()
+    async with group_of_accounts(tmp_path, 3, {"daily_loss_limit": 150}) as (sim, t, ids, root):
+        try:
+            daemon = Daemon(root, environ=ENV, configure_logging=False)
+            await daemon.start()
+            await t.price(MNQ, 20_000.0)
+            for acct in ids:
+                await t.place(acct, MNQ, BUY, 1)
+            async def subscribed():
+                return MNQ in sim.hubs.market_subscriptions()
 
-        await wait_for(subscribed, what="market subscription of MNQ")
-        await t.price(MNQ, 19_990.0)  # about −$20 open each (fees, spread): far from −$150 together
-        status = await get_status(daemon.status_url)
-        assert not any(account_locks(status, a) for a in ids)
-        await t.price(MNQ, 19_960.0)  # −$80 each: −$240 together ≤ −$150, none alone near it
-
-        async def all_locked():
+            await wait_for(subscribed, what="market subscription of MNQ")
+            await t.price(MNQ, 19_990.0)  # about −$20 open each (fees, spread): far from −$150 together
             status = await get_status(daemon.status_url)
-            got = [[lk for lk in account_locks(status, a) if lk["rule"] == "group:copy"] for a in ids]
-            return got if all(got) else None
+            assert not any(account_locks(status, a) for a in ids)
+            await t.price(MNQ, 19_960.0)  # −$80 each: −$240 together ≤ −$150, none alone near it
 
-        await wait_for(all_locked, what="the group lock on all three accounts")
+            async def all_locked():
+                status = await get_status(daemon.status_url)
+                got = [[lk for lk in account_locks(status, a) if lk["rule"] == "group:copy"] for a in ids]
+                return got if all(got) else None
 
-        async def all_flat():
-            flags = [await t.flat(a) for a in ids]
-            return all(flags)
+            await wait_for(all_locked, what="the group lock on all three accounts")
 
-        await wait_for(all_flat, what="every account of the group flattened")
-        await daemon.shutdown()
-        daemon = Daemon(root, environ=ENV, configure_logging=False)
-        await daemon.start()
-        assert await all_locked()
-    finally:
-        if daemon is not None:
+            async def all_flat():
+                flags = [await t.flat(a) for a in ids]
+                return all(flags)
+
+            await wait_for(all_flat, what="every account of the group flattened")
             await daemon.shutdown()
-        await t.close()
-        await sim.stop()
+            daemon = Daemon(root, environ=ENV, configure_logging=False)
+            await daemon.start()
+            assert await all_locked()
+        finally:
+            if daemon is not None:
+                await daemon.shutdown()

@@ -51,42 +51,24 @@ async def test_replay_judges_account_groups_from_accounts_yaml(tmp_path):
     daily loss fires in the replay as it would have in the daemon (docs/rules.md)."""
     import io
 
-    from ruamel.yaml import YAML
-
-    from e2e.helpers import Trader, write_config
+    from e2e.helpers import group_of_accounts, set_group
     from risk_manager.daemon.app import Daemon
     from risk_manager.daemon.replay import replay
-    from risk_manager.sim import Simulator
 
-    sim = Simulator(accounts=3, speed=0.0)
-    await sim.start()
-    t = Trader(sim.info()["api"])
-    await t.login()
-    daemon = None
-    try:
-        ids = sim.info()["accounts"]
-        root = write_config(tmp_path / "cfg", sim.info()["api"], ids, {})
+    async with group_of_accounts(tmp_path, 3) as (sim, t, ids, root):
         daemon = Daemon(root, environ={"PROJECTX_API_KEY": "sim-key"}, configure_logging=False)
         await daemon.start()
-        await t.price(MNQ, 20_000.0)
-        for acct in ids:  # about -$61 each: -$184 together, none alone near -$150
-            await t.place(acct, MNQ, BUY, 1)
-        await t.price(MNQ, 19_970.0)
-        for acct in ids:
-            await t.place(acct, MNQ, SELL, 1)
-        await asyncio.sleep(0.3)
-        await daemon.shutdown()
-        daemon = None
-    finally:
-        if daemon is not None:
+        try:
+            await t.price(MNQ, 20_000.0)
+            for acct in ids:  # about -$61 each: -$184 together, none alone near -$150
+                await t.place(acct, MNQ, BUY, 1)
+            await t.price(MNQ, 19_970.0)
+            for acct in ids:
+                await t.place(acct, MNQ, SELL, 1)
+            await asyncio.sleep(0.3)
+        finally:
             await daemon.shutdown()
-        await t.close()
-        await sim.stop()
-    yaml = YAML()
-    doc = yaml.load((root / "accounts.yaml").read_text())
-    doc["groups"] = [{"name": "copy", "accounts": ids, "daily_loss_limit": 150}]
-    with (root / "accounts.yaml").open("w") as fh:
-        yaml.dump(doc, fh)
+    set_group(root, ids, daily_loss_limit=150)
     out = io.StringIO()
     fired = replay(root / "state" / "risk_manager.db", root, out)
     text = out.getvalue()

@@ -17,10 +17,10 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from risk_manager.engine.actions import (
     Action,
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from risk_manager.config.loader import LoadedConfig
     from risk_manager.engine.catalog import ContractCatalog
     from risk_manager.engine.groups import Group
+
+T = TypeVar("T")
 
 #: Between two events at most this many 1 s ticks are run; longer gaps are ticked coarser.
 MAX_TICKS_PER_GAP = 600
@@ -120,45 +122,52 @@ def _groups(config: LoadedConfig, out: TextIO) -> list[Group]:
     return groups
 
 
-def _balance_history(journal: Path, state_db: Path, out: TextIO) -> list[tuple[int, Any, str, float]]:
-    """R14–R16's balance history from the main database (given, else the config's), read-only."""
-    from risk_manager.store.readonly import is_sqlite_file, read_balance_history
+def _first_found(journal: Path, state_db: Path, what: str, read: Callable[[Path], list[T]],
+                 out: TextIO) -> tuple[Path, list[T]] | None:
+    """What `read` finds in the main database given, else in the config's (read-only); a file
+    that cannot be read is said and skipped."""
+    from risk_manager.store.readonly import is_sqlite_file
 
     for source in dict.fromkeys([journal, state_db]):
         if not is_sqlite_file(source):
             continue
         try:
-            rows = read_balance_history(source)
+            rows = read(source)
         except (StoreError, sqlite3.Error) as exc:
-            out.write(f"balance history: cannot read {source} ({exc}); skipped\n")
+            out.write(f"{what}: cannot read {source} ({exc}); skipped\n")
             continue
         if rows:
-            out.write(f"balance history: {len(rows)} facts in {source} (read-only)\n")
-            return rows
-    return []
+            return source, rows
+    return None
+
+
+def _balance_history(journal: Path, state_db: Path, out: TextIO) -> list[tuple[int, Any, str, float]]:
+    """R14–R16's balance history of the days the daemon recorded."""
+    from risk_manager.store.readonly import read_balance_history
+
+    found = _first_found(journal, state_db, "balance history", read_balance_history, out)
+    if found is None:
+        return []
+    source, rows = found
+    out.write(f"balance history: {len(rows)} facts in {source} (read-only)\n")
+    return rows
 
 
 def _catalog(journal: Path, state_db: Path, out: TextIO) -> ContractCatalog:
     """Tick sizes: the simulator's list, overridden by the contracts the daemon cached from the
-    gateway (in the main database given, else in the config's state dir), read read-only."""
+    gateway."""
     from risk_manager.engine.catalog import ContractCatalog
-    from risk_manager.store.readonly import is_sqlite_file, read_cached_contracts
+    from risk_manager.store.readonly import read_cached_contracts
 
     catalog = ContractCatalog.bundled()
-    for source in dict.fromkeys([journal, state_db]):
-        if not is_sqlite_file(source):
-            continue
-        try:
-            contracts = read_cached_contracts(source)
-        except (StoreError, sqlite3.Error) as exc:
-            out.write(f"contracts: cannot read {source} ({exc}); skipped\n")
-            continue
-        if contracts:
-            for contract in contracts:
-                catalog.add(contract)
-            out.write(f"contracts: {len(contracts)} cached in {source} (read-only)\n")
-            return catalog
-    out.write(f"contracts: the simulator's list ({len(catalog)}); no cached contracts found\n")
+    found = _first_found(journal, state_db, "contracts", read_cached_contracts, out)
+    if found is None:
+        out.write(f"contracts: the simulator's list ({len(catalog)}); no cached contracts found\n")
+        return catalog
+    source, contracts = found
+    for contract in contracts:
+        catalog.add(contract)
+    out.write(f"contracts: {len(contracts)} cached in {source} (read-only)\n")
     return catalog
 
 
