@@ -45,6 +45,7 @@ from risk_manager.engine.catalog import ContractCatalog
 from risk_manager.engine.engine import RiskEngine
 from risk_manager.engine.groups import Group
 from risk_manager.events import Account, Event, EventKind
+from risk_manager.gateway.errors import LoginFailed
 from risk_manager.private_files import fix_modes, private_dir, private_file
 from risk_manager.store.failsafe import FailSafeLedger
 
@@ -363,10 +364,11 @@ class Daemon(StatusProviderMixin):
             try:
                 await self.rest.login()
                 return
-            except Exception as exc:  # LoginFailed is final; a network error may pass
+            except LoginFailed as exc:  # refused credentials are final
                 last = exc
-                if type(exc).__name__ == "LoginFailed":
-                    break
+                break
+            except Exception as exc:  # a network error may pass
+                last = exc
         raise StartupError(f"cannot authenticate with {gw.api_url} as {gw.username}: {last}")
 
     async def _resolve_accounts(self) -> None:

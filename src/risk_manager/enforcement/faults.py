@@ -1,8 +1,8 @@
 """Classify a failed broker call into what the executor should do next (docs/operations.md, gateway faults).
 
-Classification is by shape rather than by importing the gateway's exception classes, so the kill
-switch keeps working whatever the client raises: an HTTP status attribute, a `retry_after`
-attribute, or the class name (``…RateLimit…``, ``…Uncertain…``, ``…Timeout…``).
+By type, at the seam: the broker adapter (daemon/adapters.py) translates its client's errors into
+`enforcement.ports` errors. Whatever else is raised (a bug, a timeout of the call itself) counts as
+uncertain: the executor then reconciles before it acts again, the safe choice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 
-from risk_manager.enforcement.ports import RejectedByBroker
+from risk_manager.enforcement.ports import BrokerRateLimited, RejectedByBroker
 
 
 class Fault(enum.Enum):
@@ -19,30 +19,17 @@ class Fault(enum.Enum):
     REJECTED = "rejected"  # processed and refused: reconcile (target may already be gone)
 
 
-def _status_of(exc: BaseException) -> int | None:
-    for attr in ("status", "status_code", "http_status"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int):
-            return value
-    return None
-
-
 def classify(exc: BaseException) -> Fault:
-    name = type(exc).__name__.lower()
-    status = _status_of(exc)
-    if status == 429 or "ratelimit" in name or "toomany" in name:
+    if isinstance(exc, BrokerRateLimited):
         return Fault.RATE_LIMITED
-    if isinstance(exc, RejectedByBroker) or hasattr(exc, "error_name") or "rejected" in name:
+    if isinstance(exc, RejectedByBroker):
         return Fault.REJECTED
-    if status is not None and 400 <= status < 500 and status not in (401, 403, 408):
-        return Fault.REJECTED
-    # Timeouts, 5xx, 401 (client refreshes its token), connection errors, "MutationUncertain", …
     return Fault.UNCERTAIN
 
 
 def retry_after_s(exc: BaseException, default: float) -> float:
-    value = getattr(exc, "retry_after", None)
-    if isinstance(value, int | float) and value >= 0:
+    value = exc.retry_after if isinstance(exc, BrokerRateLimited) else None
+    if value is not None and value >= 0:
         return float(value)
     return default
 

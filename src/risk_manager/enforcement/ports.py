@@ -73,10 +73,28 @@ class OwnOrderBook(Protocol):
     def is_own_close(self, account_id: int, order: Order) -> bool: ...
 
 
-class RejectedByBroker(Exception):
+class BrokerError(Exception):
+    """A broker call failed; the subclass says what the executor may do next (enforcement/faults.py).
+    The adapter translates its client's errors into these; anything else counts as uncertain."""
+
+
+class RejectedByBroker(BrokerError):
     """The broker answered success:false (errorCode/errorMessage); the call was processed."""
 
     def __init__(self, code: int | None, message: str | None) -> None:
         super().__init__(f"errorCode={code} {message or ''}".strip())
         self.code = code
         self.message = message
+
+
+class BrokerRateLimited(BrokerError):
+    """Not processed (HTTP 429): wait `retry_after` seconds (None: the caller's back-off), retry as is."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BrokerUncertain(BrokerError):
+    """The call may or may not have been processed (timeout, 5xx, a dropped connection, a refused
+    token): reconcile before any retry."""
