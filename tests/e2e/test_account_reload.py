@@ -228,7 +228,7 @@ async def test_a_group_limit_tightens_now_and_loosens_at_the_reset(two):
         return lambda doc: doc.update(groups=[{"name": "copy", "accounts": [two.a, two.b],
                                                "max_contracts": limit}])
 
-    with time_machine.travel(datetime(2026, 11, 20, 16, 59, 30, tzinfo=CHICAGO), tick=True):
+    with time_machine.travel(datetime(2026, 11, 20, 16, 59, 40, tzinfo=CHICAGO), tick=True):
         two.configure([two.a, two.b], {})
         two.edit_accounts(groups(5))
         daemon = await two.start()

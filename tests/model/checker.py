@@ -33,6 +33,10 @@ class Violation:
         return f"{self.invariant} {where}: {self.message}"
 
 
+def _signed(trade: dict[str, Any]) -> int:
+    return trade["size"] if trade["side"] == 0 else -trade["size"]
+
+
 def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -79,6 +83,7 @@ class Checker:
         self.violations: list[Violation] = []
         self._flattens_seen = 0
         self._cancels_checked: set[int] = set()
+        self._r07_checked: set[int] = set()
         self.enforce = {k: v for k, v in day.rules.items() if _mode(v) == "enforce"}
         self.alert = {k for k, v in day.rules.items() if _mode(v) == "alert"}
         self.flatten_rules = {RULE_IDS[k] for k, v in self.enforce.items() if _flattens(k, v)}
@@ -268,6 +273,8 @@ class Checker:
                     low = min(low, running)
                 if status.get(oid) not in WORKING:  # a complete exit: judged by now
                     done_sums.append(round(running, 2))
+            everything = [t for t in trades if t["accountId"] == acct and not t.get("voided")]
+            self._r07_timing(i, n, acct, mine, everything, state, loss, r07.get("partial_exit_grace_seconds", 2.0))
             self.ok()
             worst = min(done_sums, default=0.0)
             if worst <= loss - 0.01 and "R07" not in locks:
@@ -275,6 +282,53 @@ class Checker:
             if low > loss + 0.01 and "R07" in locks:
                 self.fail("I5", i, f"account {n}: R07 locked though no trader exit order reached {loss} "
                                    f"(worst running sum {round(low, 2)})")
+
+    def _r07_timing(self, i: int, n: int, acct: int, mine: list[dict[str, Any]],
+                    everything: list[dict[str, Any]], state: dict[str, Any], loss: float, grace: float) -> None:
+        """R07 judges an exit order whole: each R07 lock needs, at the moment it was set, a trader
+        exit order whose fills so far reached the tier and that was complete then — ended, its
+        position flat or flipped — or whose grace had run out. A lock set on the first fill of an
+        exit still filling is the defect issue 11 item 7 fixed."""
+        # The daemon sees an event only after the simulator made it (one clock for both): nothing that
+        # happened after the lock may justify it; 1 ms for timestamp rounding.
+        slack = timedelta(milliseconds=1)
+        orders = {o["id"]: o for o in state["orders"]}
+        for rid, at in self.w.db_rows(f"SELECT id, at FROM lock_history WHERE rule = 'R07' AND change = 'set' "
+                                      f"AND account_id = {acct}"):
+            set_at = _ts(at)
+            if rid in self._r07_checked or (self.w.day_start is not None and set_at < self.w.day_start):
+                continue
+            self._r07_checked.add(rid)
+            self.ok()
+            if not any(self._judgeable(e, mine, everything, orders, set_at, slack, loss, grace)
+                       for e in {t["orderId"] for t in mine if t.get("profitAndLoss") is not None}):
+                self.fail("I5", i, f"account {n}: R07 locked at {set_at.time()} before any trader exit "
+                                   f"order that reached {loss} was complete (or its grace ran out)")
+
+    @staticmethod
+    def _judgeable(oid: int, mine: list[dict[str, Any]], everything: list[dict[str, Any]],
+                   orders: dict[int, Any], at: datetime, slack: timedelta, loss: float, grace: float) -> bool:
+        fills = sorted((t for t in mine if t["orderId"] == oid), key=lambda t: t["id"])
+        so_far = [t for t in fills if _ts(t["creationTimestamp"]) <= at + slack]
+        closing = [t for t in so_far if t.get("profitAndLoss") is not None]
+        if not closing:
+            return False
+        total = sum((t.get("profitAndLoss") or 0.0) - t["fees"] - t["commissions"] for t in so_far)
+        if total > loss + 0.01:
+            return False
+        order = orders.get(oid)
+        ended = (order is not None and order["status"] not in WORKING
+                 and _ts(order["updateTimestamp"]) <= at + slack)
+        first_close = _ts(closing[0]["creationTimestamp"])
+        graced = at + slack >= first_close + timedelta(seconds=grace)
+        # flat or flipped: the contract's net position (all the account's fills) before the exit's
+        # first closing fill and at the lock
+        contract = closing[0]["contractId"]
+        ledger = sorted((t for t in everything if t["contractId"] == contract), key=lambda t: t["id"])
+        before = sum(_signed(t) for t in ledger if t["id"] < closing[0]["id"])
+        now = sum(_signed(t) for t in ledger if _ts(t["creationTimestamp"]) <= at + slack)
+        turned = now == 0 or (before != 0 and (now > 0) != (before > 0))
+        return ended or graced or turned
 
     def i6_honesty(self, i: int, state: dict[str, Any]) -> None:
         import json

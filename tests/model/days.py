@@ -20,6 +20,8 @@ stay what they were):
   ("trail", acct, sym, side, size, ticks)   trailing stop `ticks` behind the market
   ("bracket", acct, sym, side, size, sl, tp)  market order with stop-loss/take-profit brackets (ticks)
   ("slow", ms, count)              the next `count` enforcement/read requests answer `ms` late
+  ("lossexit", acct, sym, ticks)   buy 3 at market, the market falls `ticks` ticks, sell 3 at market:
+                                   a losing exit that walks a thin book in several fills (R07 whole)
   ("tokens",)                      the simulator expires every session token (the daemon logs in again)
   ("nocantrade", acct)             an account update pushed without `canTrade` (after canTrade false)
   ("jump",)                        the wall clock (simulator and daemon, in-process days) jumps to just
@@ -74,7 +76,7 @@ class Day:
 
 
 RESTARTS = ("restart", "kill9")
-EXTRA_KINDS = ("trail", "bracket", "slow", "tokens", "jump", "kill9", "nocantrade")
+EXTRA_KINDS = ("trail", "bracket", "slow", "tokens", "jump", "kill9", "nocantrade", "lossexit")
 
 
 # ----------------------------------------------------------------------------- rule configs
@@ -174,8 +176,10 @@ def _extra_step(rng: random.Random, accounts: int, syms: list[str], process: boo
         return ("trail", acct, sym, side, size, rng.choice((4, 8, 16)))
     if roll < 0.6:
         return ("bracket", acct, sym, side, size, rng.choice((8, 16, 40)), rng.choice((8, 16, 40)))
-    if roll < 0.72:
+    if roll < 0.66:
         return ("slow", rng.choice((300, 1200)), rng.randint(1, 4))
+    if roll < 0.72:
+        return ("lossexit", acct, sym, rng.choice((12, 24, 40)))
     if roll < 0.8:
         return ("tokens",)
     if not process:

@@ -1,8 +1,8 @@
 """Generated trading days against the real simulator and the real daemon, held against I1–I6.
 
-Short mode (CI): three fixed base seeds (each also run without its restarts, for I3), one fixed
-day with the extras (kill -9 of `risk-manager run` mid-enforcement, trailing stops, brackets, slow
-responses, token expiry, the fill model) and two random extras days. `RM_MODEL_LONG=1`: at least
+Short mode (CI): three fixed base seeds (one also run without its restarts, for I3), one fixed
+day with the extras (kill -9 of `risk-manager run`, brackets, a losing exit filling in several fills
+over a thin book) and one random extras day. `RM_MODEL_LONG=1`: at least
 200 generated extras days (`RM_MODEL_DAYS=N`, `RM_MODEL_BASE_SEED=S` to shard). Replay one day:
 `RM_MODEL_SEED=123 uv run pytest tests/model -k replay` (`RM_MODEL_EXTRAS=0` for a base day; add
 `RM_MODEL_STEPS=file.json` for a shrunk step list the checker printed)."""
@@ -23,11 +23,14 @@ from model.runner import compare_runs, report, run_day_sync
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 #: Chosen for what their reverts show (tests/model/README.md): 3 a restart after an R06 breach
-#: (issue 11 item 2, I3) and the guard's own closes (item 4, I4); 4 R06/R07 counting the guard's
-#: fills (item 6, I5); 39 R01 close_all with resting orders (item 3, I4). Every day catches item 1 (I1).
+#: (issue 11 item 2, I3) and the guard's own closes (item 4, I4), run also without its restarts
+#: (I3: the same locks and enforcements); 4 R06/R07 counting the guard's fills (item 6, I5); 39 R01
+#: close_all with resting orders (item 3, I4). Every day catches item 1 (I1).
 FIXED_SEEDS = [3, 4, 39]
-#: An extras process day: two kills -9 mid-enforcement, trailing stops, brackets, a walked book.
-FIXED_EXTRAS_SEED = 1000
+COMPARED_SEEDS = {3}
+#: An extras process day: a kill -9, brackets, a thin book filling a losing exit in several fills
+#: (R07 judged on the first fill, item 7, fails I5's timing check).
+FIXED_EXTRAS_SEED = 213
 LONG = os.environ.get("RM_MODEL_LONG") == "1"
 
 
@@ -42,7 +45,7 @@ def _judge(day, violations) -> None:
 def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
     day = generate_day(seed, n_steps=24)
     with_restarts = run_day_sync(day)
-    if not any(s[0] == "restart" for s in day.steps):
+    if seed not in COMPARED_SEEDS or not any(s[0] == "restart" for s in day.steps):
         print(f"seed {seed}: {with_restarts.steps} steps, {with_restarts.checks} checks, {with_restarts.seconds:.1f} s")
         _judge(day, with_restarts.violations)
         return
@@ -54,16 +57,16 @@ def test_day_fixed_seed_with_and_without_restarts(seed: int) -> None:
 
 
 def test_day_fixed_extras_seed() -> None:
-    day = generate_day(FIXED_EXTRAS_SEED, n_steps=30, extras=True)
-    assert day.process and day.kills and day.fills  # what this seed is kept for
+    day = generate_day(FIXED_EXTRAS_SEED, n_steps=24, extras=True)
+    assert day.process and day.kills and day.fills and any(s[0] == "lossexit" for s in day.steps)
     result = run_day_sync(day)
     print(f"seed {day.seed}: {result.steps} steps, {result.restarts} restarts and kills, "
           f"{result.faults} faults, {result.checks} checks, {result.seconds:.1f} s")
     _judge(day, result.violations)
 
 
-def test_day_random_seeds() -> None:
-    seeds = [random.SystemRandom().randrange(1, 10**6) for _ in range(2)]
+def test_day_random_seed() -> None:
+    seeds = [random.SystemRandom().randrange(1, 10**6)]
     for seed in seeds:
         day = generate_day(seed, n_steps=20, extras=True)
         result = run_day_sync(day)

@@ -348,6 +348,15 @@ class World:
             _, _, sym, side, size, sl, tp = step
             await self._place(acct, sym, side, size, MARKET, stopLossBracket={"ticks": sl, "type": STOP},
                               takeProfitBracket={"ticks": tp, "type": LIMIT})
+        elif kind == "lossexit":
+            _, _, sym, ticks = step
+            await self._place(acct, sym, BUY, 3)
+            deadline = time.monotonic() + 2
+            while self._net(acct, sym) < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            last, tick = self._price(sym)
+            await self.trader.price(CONTRACTS[sym], max(tick * 10, last - ticks * tick))
+            await self._place(acct, sym, SELL, 3)
         elif kind == "slow":
             self.faults += 1
             await self.trader.fault("delay_ms", ms=step[1], count=step[2], paths=STORM_PATHS)
