@@ -58,6 +58,8 @@ async def _drive(world: World, checker: Checker, day: Day) -> None:
         kill_next = i + 1 < len(steps) and steps[i + 1][0] == "kill9"
         if kill_next:
             locks_before, mark = lock_sets(world), world.audit_mark()
+            if step[0] == "cantrade" and step[2] is True:  # this step ends R10's lock: not a loss
+                locks_before.get(world.accounts[step[1] % len(world.accounts)], set()).discard("R10")
         if step[0] == "restart":
             await world.settle()
             before, n = lock_sets(world), len(world.enforcements)
