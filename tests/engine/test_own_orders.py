@@ -178,6 +178,23 @@ def test_a_close_whose_order_event_was_never_seen_is_bound_by_its_fill():
     assert eng.state(ACCT).trader_trades_today == 1
 
 
+def test_a_trader_order_whose_events_arrive_after_the_claim_is_not_the_guards_close():
+    """A 10-order burst fills over several frames; the gate closes the position meanwhile. The
+    late events of a trader order created before the close (an older id) must not be taken for
+    the guard's close, and the real close (a newer id) must be. Found by the model checker
+    (seed 5001: the gate then tried to cancel its own close, and a trader order became "own")."""
+    eng = engine(R06)
+    eng.handle(pos(MNQ, 2, 20000.0, short=True), T0)
+    eng.handle(_market(812, BUY), T0)  # seen: the newest order id is 812
+    eng.expect_own_close(ACCT, MNQ, T0)
+    # A trader's buy 1 (id 810, older than 812) arrives only now, on the closing side of the short.
+    eng.handle(_market(810, BUY, status=OrderStatus.FILLED), T0 + timedelta(milliseconds=3))
+    eng.handle(_market(814, BUY, size=2), T0 + timedelta(milliseconds=5))  # the server's close
+    own = eng.state(ACCT).own_orders
+    assert (810 in own, 814 in own) == (False, True)
+    assert eng.is_own_close(ACCT, _market(814, BUY, size=2).data, T0 + timedelta(milliseconds=6))
+
+
 def test_r07_never_judges_a_losing_fill_of_the_guards_own_close():
     """The guard's own close realizing a loss is not the trader's exit: no cooldown (docs/rules.md: the
     trader's trades never include fills of orders the guard placed)."""

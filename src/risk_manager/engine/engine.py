@@ -237,6 +237,10 @@ class RiskEngine:
             self.own_order_placed(acct, data.id, data.contract_id, "stop", now)  # known by its tag
         elif state.own_orders.claiming and isinstance(data, Order | Trade):
             self._claim_own_close(data, state, now)
+        if isinstance(data, Order):
+            state.own_orders.saw(data.id)
+        elif isinstance(data, Trade):
+            state.own_orders.saw(data.order_id)
         change = state.apply(event, now)
         state.last_change = change
         self._track(event, change, state)
@@ -424,7 +428,9 @@ class RiskEngine:
         state = self.state(account_id)
         if state.own_orders.claiming:
             self._claim_own_close(order, state, now)
-        return state.own_orders.is_own_close(order)
+        own = state.own_orders.is_own_close(order)
+        state.own_orders.saw(order.id)
+        return own
 
     def restore_own_orders(self, records: Any) -> None:
         """Start-up: the own orders persisted before (iterable of (account, order id, kind))."""

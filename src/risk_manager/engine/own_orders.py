@@ -11,7 +11,10 @@ and fills of orders it placed are not the trader's trades (R06). Two ways in:
   arrives while the claim is open is bound to it. A claim binds one order and expires after
   `CLAIM_TTL`. When the order event is never seen (a close sent while the user hub is not
   subscribed, e.g. the start-up flatten), the first fill of an unknown order on the closing side,
-  made after the claim, is bound instead.
+  made after the claim, is bound instead. Only an order newer than every order of the account
+  seen when the claim was made can be its close (the gateway numbers orders in sequence): events
+  of the trader's orders that arrive late — a burst filling over several frames — are never
+  taken for the guard's close.
 
 Bound and placed ids are handed out once through `unsaved` so the daemon persists them (a restart
 must still know them). Pure bookkeeping: time comes in as `now`.
@@ -91,6 +94,8 @@ class _Claim:
     contract_id: str
     made: datetime
     expires: datetime
+    #: The newest order id of the account seen when the claim was made: the close is newer.
+    after_id: int = 0
 
 
 def _closing_side(position_direction: int | None) -> int | None:
@@ -105,6 +110,8 @@ class OwnOrders:
         #: order id → what the guard placed it for.
         self.kinds: dict[int, OwnKind] = {}
         self._claims: list[_Claim] = []
+        #: The newest order id of this account seen in any event (see `expect_close`).
+        self.newest_seen = 0
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self.kinds
@@ -123,8 +130,13 @@ class OwnOrders:
         self.kinds[order_id] = kind
         return True
 
+    def saw(self, order_id: int | None) -> None:
+        """An order (or a fill of one) of this account was seen."""
+        if order_id is not None and order_id > self.newest_seen:
+            self.newest_seen = order_id
+
     def expect_close(self, contract_id: str, now: datetime) -> None:
-        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL))
+        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL, self.newest_seen))
 
     @property
     def claiming(self) -> bool:
@@ -150,7 +162,8 @@ class OwnOrders:
         if closing is not None and side != closing:
             return False
         for i, c in enumerate(self._claims):
-            if c.contract_id == contract_id and (created is None or created >= c.made - CLOCK_SKEW):
+            if (c.contract_id == contract_id and order_id > c.after_id
+                    and (created is None or created >= c.made - CLOCK_SKEW)):
                 del self._claims[i]
                 self.kinds[order_id] = "close"
                 return True
