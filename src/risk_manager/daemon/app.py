@@ -1037,6 +1037,11 @@ class Daemon(StatusProviderMixin):
     def _on_done(self, action: Action, ok: bool) -> None:
         if self.engine is not None:
             self.engine.enforcement_done(action)
+            account = getattr(action, "account_id", None)
+            if account is not None and self.pipeline is not None:
+                owed = self.engine.follow_ups(account, self.clock.now())
+                if owed:
+                    self.pipeline.dispatch(owed)
 
     def _has_listeners(self) -> bool:
         return self.status_api is not None and self.status_api.client_count > 0

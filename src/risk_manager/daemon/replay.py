@@ -194,6 +194,9 @@ def replay(journal: Path, config_dir: Path | None, out: TextIO = sys.stdout) -> 
             out.write(f"{now.isoformat()}  {action.rule:<9} acct {account}  {describe(action):<40} "
                       f"{getattr(action, 'reason', '')}\n")
             engine.enforcement_done(action)  # nothing is in flight in a replay
+            account = getattr(action, "account_id", None)
+            if account is not None:
+                emit(engine.follow_ups(account, now), now)
 
     for event in events:
         now = event.received_at

@@ -702,6 +702,15 @@ class RiskEngine:
             key = inflight_key(key) or ""
         return self.inflight.done(key)
 
+    def follow_ups(self, account_id: int, now: datetime) -> list[Action]:
+        """After an enforcement of `account_id` ended: the flatten it was owed, once nothing of the
+        account is in flight any more (a flatten narrowed around a reduction still at work), if
+        the account is still locked and holds something."""
+        if account_id not in self.inflight.deferred or self.inflight.account_busy(account_id):
+            return []
+        owed = self.inflight.deferred.pop(account_id)
+        return self._finish([owed], now) if self.needs_flatten(account_id) else []
+
     # -- read-only view ------------------------------------------------------------------------
     def snapshot(self, account_id: int, now: datetime) -> dict[str, Any]:
         from risk_manager.engine.snapshot import account_snapshot

@@ -66,6 +66,9 @@ class InFlight:
         self.ttl = ttl
         self._groups: dict[str, _Group] = {}
         self._busy: dict[Item, set[str]] = {}
+        #: Flattens narrowed because part of the account was in flight (a reduction working on a
+        #: position): what was left out is still owed once nothing of the account is in flight.
+        self.deferred: dict[int, Flatten] = {}
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -75,6 +78,9 @@ class InFlight:
 
     def busy(self, item: Item) -> bool:
         return item in self._busy
+
+    def account_busy(self, account_id: int) -> bool:
+        return any(item[1] == account_id for item in self._busy)
 
     def _begin(self, key: str, items: set[Item], now: datetime) -> None:
         self._groups[key] = _Group(set(items), now + self.ttl)
@@ -146,12 +152,15 @@ class InFlight:
             assert key is not None  # a Flatten always has a key
             self._begin(key, items, now)
             return [f]
-        # Partly in flight: cancel/close only what nobody is working on yet (orders first).
+        # Partly in flight: cancel/close only what nobody is working on yet (orders first); the
+        # rest is owed (`deferred`): a partial close working on a position does not close it.
         out: list[Action] = []
         for oid, cid in orders:
             out += self.admit([CancelOrder(acct, oid, cid, f.rule, f.reason)], {}, now)
         for cid in positions:
             out += self.admit([ClosePosition(acct, cid, f.rule, f.reason)], {}, now)
+        if len(out) < len(orders) + len(positions):
+            self.deferred[acct] = f
         return out
 
 
