@@ -195,6 +195,19 @@ def test_a_trader_order_whose_events_arrive_after_the_claim_is_not_the_guards_cl
     assert eng.is_own_close(ACCT, _market(814, BUY, size=2).data, T0 + timedelta(milliseconds=6))
 
 
+def test_a_partial_close_claim_binds_only_an_order_of_its_size():
+    """R02 reduces a long 3 by 1 while the trader sends his own market sell 3 (newer than every
+    order seen, on the closing side): his exit is his, the 1-lot order is the guard's. Found by the
+    model checker (seed 6053: the trader's losing exit was taken for the guard's, R07 never judged it)."""
+    eng = engine(R06)
+    eng.handle(pos(MNQ, 3, 20000.0), T0)
+    eng.expect_own_close(ACCT, MNQ, T0, 1)
+    eng.handle(_market(920, SELL, size=3), T0 + timedelta(milliseconds=2))  # the trader's exit
+    eng.handle(_market(921, SELL, size=1), T0 + timedelta(milliseconds=3))  # the server's close
+    own = eng.state(ACCT).own_orders
+    assert (920 in own, 921 in own) == (False, True)
+
+
 def test_r07_never_judges_a_losing_fill_of_the_guards_own_close():
     """The guard's own close realizing a loss is not the trader's exit: no cooldown (docs/rules.md: the
     trader's trades never include fills of orders the guard placed)."""

@@ -450,7 +450,7 @@ class Executor:
             return await self._position_size(action.account_id, action.contract_id) <= before - size
 
         def call() -> Awaitable[Any]:
-            self._expect_close(action.account_id, action.contract_id)
+            self._expect_close(action.account_id, action.contract_id, size)
             return self._broker.partial_close(action.account_id, action.contract_id, size)
 
         result = await self._mutate(
@@ -502,10 +502,10 @@ class Executor:
         self._finish(job, result)
 
     # -- own orders -----------------------------------------------------------------------
-    def _expect_close(self, account_id: int, contract_id: str) -> None:
+    def _expect_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
         if self._own is not None:
             try:
-                self._own.expect_close(account_id, contract_id)
+                self._own.expect_close(account_id, contract_id, size)
             except Exception:  # bookkeeping must never stop a close
                 log.exception("own-order book failed (expect_close)")
 

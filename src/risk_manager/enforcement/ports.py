@@ -61,7 +61,7 @@ class OwnOrderBook(Protocol):
     """The orders the guard itself placed (docs/rules.md): it never cancels its own closes, and their
     fills are not the trader's trades. Backed by the engine's state; the daemon persists it."""
 
-    def expect_close(self, account_id: int, contract_id: str) -> None:
+    def expect_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
         """Called just before closeContract/partialCloseContract (they return no order id): the
         order the server creates for it is the guard's own."""
         ...

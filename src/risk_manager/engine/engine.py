@@ -411,10 +411,10 @@ class RiskEngine:
             trade.voided, now))
         return False
 
-    def expect_own_close(self, account_id: int, contract_id: str, now: datetime) -> None:
+    def expect_own_close(self, account_id: int, contract_id: str, now: datetime, size: int | None = None) -> None:
         """The executor is about to close (part of) a position: the order the server creates
-        for it is the guard's own."""
-        self.state(account_id).own_orders.expect_close(contract_id, now)
+        for it is the guard's own (`size`: a partial close's lots; None: the whole position)."""
+        self.state(account_id).own_orders.expect_close(contract_id, now, size)
 
     def own_order_placed(self, account_id: int, order_id: int, contract_id: str | None,
                          kind: OwnKind, now: datetime) -> None:

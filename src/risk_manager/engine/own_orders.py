@@ -14,7 +14,8 @@ and fills of orders it placed are not the trader's trades (R06). Two ways in:
   made after the claim, is bound instead. Only an order newer than every order of the account
   seen when the claim was made can be its close (the gateway numbers orders in sequence): events
   of the trader's orders that arrive late — a burst filling over several frames — are never
-  taken for the guard's close.
+  taken for the guard's close. A partial close's order has the claim's size, so a trader's market
+  order sent just before it, of another size, is not taken for it either.
 
 Bound and placed ids are handed out once through `unsaved` so the daemon persists them (a restart
 must still know them). Pure bookkeeping: time comes in as `now`.
@@ -96,6 +97,8 @@ class _Claim:
     expires: datetime
     #: The newest order id of the account seen when the claim was made: the close is newer.
     after_id: int = 0
+    #: A partial close's lots: its server order has exactly this size (None: a whole close).
+    size: int | None = None
 
 
 def _closing_side(position_direction: int | None) -> int | None:
@@ -135,8 +138,8 @@ class OwnOrders:
         if order_id is not None and order_id > self.newest_seen:
             self.newest_seen = order_id
 
-    def expect_close(self, contract_id: str, now: datetime) -> None:
-        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL, self.newest_seen))
+    def expect_close(self, contract_id: str, now: datetime, size: int | None = None) -> None:
+        self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL, self.newest_seen, size))
 
     @property
     def claiming(self) -> bool:
@@ -146,7 +149,7 @@ class OwnOrders:
         """Bind `order` to an open close claim when it is the server's close order; True if bound."""
         if order.id in self.kinds or order.type != OrderType.MARKET or order.custom_tag:
             return False
-        return self._bind(order.id, order.contract_id, order.side, position_direction, None, now)
+        return self._bind(order.id, order.contract_id, order.side, position_direction, None, now, order.size)
 
     def claim_fill(self, trade: Trade, position_direction: int | None, now: datetime) -> bool:
         """Bind the order of a fill to an open close claim (its order event was not seen)."""
@@ -156,13 +159,14 @@ class OwnOrders:
                           trade.creation_timestamp, now)
 
     def _bind(self, order_id: int, contract_id: str, side: int, position_direction: int | None,
-              created: datetime | None, now: datetime) -> bool:
+              created: datetime | None, now: datetime, size: int | None = None) -> bool:
         self._claims = [c for c in self._claims if c.expires > now]
         closing = _closing_side(position_direction)
         if closing is not None and side != closing:
             return False
         for i, c in enumerate(self._claims):
             if (c.contract_id == contract_id and order_id > c.after_id
+                    and (c.size is None or size is None or size == c.size)
                     and (created is None or created >= c.made - CLOCK_SKEW)):
                 del self._claims[i]
                 self.kinds[order_id] = "close"
