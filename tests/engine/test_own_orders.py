@@ -203,8 +203,11 @@ def test_a_partial_close_claim_binds_only_an_order_of_its_size():
     eng.handle(pos(MNQ, 3, 20000.0), T0)
     eng.expect_own_close(ACCT, MNQ, T0, 1)
     eng.handle(_market(920, SELL, size=3), T0 + timedelta(milliseconds=2))  # the trader's exit
-    eng.handle(_market(921, SELL, size=1), T0 + timedelta(milliseconds=3))  # the server's close
+    # The fills of the trader's exit come first: they are not bound either (its order was seen).
+    eng.handle(trade(930, MNQ, -40.0, ts=T0 + timedelta(milliseconds=4), order_id=920, side=SELL, size=1), T0)
     own = eng.state(ACCT).own_orders
+    assert 920 not in own
+    eng.handle(_market(921, SELL, size=1), T0 + timedelta(milliseconds=5))  # the server's close
     assert (920 in own, 921 in own) == (False, True)
 
 

@@ -238,7 +238,7 @@ class RiskEngine:
         elif state.own_orders.claiming and isinstance(data, Order | Trade):
             self._claim_own_close(data, state, now)
         if isinstance(data, Order):
-            state.own_orders.saw(data.id)
+            state.own_orders.saw(data.id, order_event=True)
         elif isinstance(data, Trade):
             state.own_orders.saw(data.order_id)
         change = state.apply(event, now)

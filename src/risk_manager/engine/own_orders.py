@@ -35,6 +35,8 @@ GUARD_TAG_PREFIX = "rmguard-"
 CLAIM_TTL = timedelta(seconds=15)
 #: A fill bound to a claim may carry a gateway timestamp this much before the claim (clock skew).
 CLOCK_SKEW = timedelta(seconds=2)
+#: How many recent order ids `OwnOrders` remembers as seen (bounded: a long day must not grow it).
+ORDERS_SEEN_MAX = 2_000
 
 OwnKind = Literal["close", "stop"]
 
@@ -115,6 +117,9 @@ class OwnOrders:
         self._claims: list[_Claim] = []
         #: The newest order id of this account seen in any event (see `expect_close`).
         self.newest_seen = 0
+        #: Recent orders whose own events were seen: a fill of one of them is never bound by
+        #: `claim_fill` (its order event was judged already, and was not the close).
+        self._orders_seen: dict[int, None] = {}
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self.kinds
@@ -133,10 +138,16 @@ class OwnOrders:
         self.kinds[order_id] = kind
         return True
 
-    def saw(self, order_id: int | None) -> None:
+    def saw(self, order_id: int | None, *, order_event: bool = False) -> None:
         """An order (or a fill of one) of this account was seen."""
-        if order_id is not None and order_id > self.newest_seen:
+        if order_id is None:
+            return
+        if order_id > self.newest_seen:
             self.newest_seen = order_id
+        if order_event:
+            self._orders_seen[order_id] = None
+            if len(self._orders_seen) > ORDERS_SEEN_MAX:
+                del self._orders_seen[next(iter(self._orders_seen))]
 
     def expect_close(self, contract_id: str, now: datetime, size: int | None = None) -> None:
         self._claims.append(_Claim(contract_id, now, now + CLAIM_TTL, self.newest_seen, size))
@@ -153,7 +164,7 @@ class OwnOrders:
 
     def claim_fill(self, trade: Trade, position_direction: int | None, now: datetime) -> bool:
         """Bind the order of a fill to an open close claim (its order event was not seen)."""
-        if trade.order_id is None or trade.order_id in self.kinds:
+        if trade.order_id is None or trade.order_id in self.kinds or trade.order_id in self._orders_seen:
             return False
         return self._bind(trade.order_id, trade.contract_id, trade.side, position_direction,
                           trade.creation_timestamp, now)
