@@ -30,10 +30,10 @@ class ExecutorRig:
 
 @asynccontextmanager
 async def executor_rig(tmp_path: Path, *, accounts: int = 1, broker: type[GatewayBroker] = GatewayBroker,
-                       **executor_options: Any) -> AsyncIterator[ExecutorRig]:
-    """An executor on `broker` over the simulator's REST API; drained and closed (with everything
-    else) on the way out."""
-    sim = Simulator(accounts=accounts, speed=0.0)
+                       fills: dict[str, Any] | None = None, **executor_options: Any) -> AsyncIterator[ExecutorRig]:
+    """An executor on `broker` over the simulator's REST API (`fills`: the simulator's fill
+    model); drained and closed (with everything else) on the way out."""
+    sim = Simulator(accounts=accounts, speed=0.0, fills=fills)
     api = await sim.start()
     rest = GatewayRest(api, "sim", "sim-key", timeout=3.0)
     store = Store(tmp_path / "rm.db")

@@ -18,6 +18,7 @@ from risk_manager.engine.actions import (
     PartialClose,
     SetLock,
 )
+from risk_manager.enforcement.executor import ExecutorSettings
 from e2e.helpers import BUY, LIMIT, MNQ, MES, SELL, Trader, wait_for
 from daemon.executor_rig import FAST, executor_rig
 
@@ -187,3 +188,31 @@ async def test_a_cancel_starts_on_the_first_loop_turn_after_the_decision(tmp_pat
 
 async def _no_orders(trader: Trader, account: int) -> bool:
     return not await trader.working_orders(account)
+
+
+async def test_a_flatten_that_ran_to_its_end_unconfirmed_leaves_no_intent_for_a_restart(tmp_path):
+    # Found by the model checker (seed 6094): a flatten that failed left its intent open; the lock
+    # guard's later flatten confirmed the account flat, and a restart then re-issued the old one —
+    # an enforcement caused by the restart alone (hours later it would flatten what the trader
+    # holds by then). An intent stays open only when the flatten is cut short (a crash).
+    settings = ExecutorSettings(call_timeout_s=2.0, max_attempts=2, backoff_s=(0.02,), flatten_rounds=2)
+    async with executor_rig(tmp_path, settings=settings) as r:
+        account = r.sim.info()["accounts"][0]
+        await r.trader.price(MNQ, 20000.0)
+        await r.trader.place(account, MNQ, BUY, 1)
+        await r.trader.fault("http_500", count=50, paths=["/api/Position/closeContract"])
+        r.executor.submit([Flatten(account, "R03", "loss")])
+        await r.executor.drain(10)
+        assert not await r.trader.flat(account)
+        assert r.store.open_intents(account) == []
+        intent = r.store.get_intent(1)
+        assert intent is not None and (intent.outcome or "").startswith("failed"), intent
+
+        # Cut short (shutdown while it works): the intent stays for the restart to finish.
+        await r.trader.fault("delay_ms", ms=2000, count=1, paths=["/api/Order/searchOpen"])
+        r.executor.submit([Flatten(account, "R03", "loss")])
+        await asyncio.sleep(0.1)
+        for task in list(r.executor._tasks):
+            task.cancel()
+        await asyncio.sleep(0.05)
+        assert len(r.store.open_intents(account)) == 1

@@ -83,6 +83,7 @@ class Checker:
         self.violations: list[Violation] = []
         self._flattens_seen = 0
         self._cancels_checked: set[int] = set()
+        self._turns_seen: set[int] = set()
         self._r07_checked: set[int] = set()
         self.enforce = {k: v for k, v in day.rules.items() if _mode(v) == "enforce"}
         self.alert = {k for k, v in day.rules.items() if _mode(v) == "alert"}
@@ -167,6 +168,37 @@ class Checker:
                     self.fail("I4", i, f"{rec['rule']} flatten of account {w.accounts.index(o['accountId'])} "
                                        f"left working order {o['id']} ({o['contractId']})")
         self._flattens_seen = len(w.enforcements)
+        self._never_turns(i, state)
+
+    def _never_turns(self, i: int, state: dict[str, Any]) -> None:
+        """(c) The guard's own fills only ever take a position towards flat: none turns it or
+        grows it — unless a trader fill on that contract came after the guard's order was sent
+        (the broker filled both: the guard could not have known)."""
+        orders = {o["id"]: o for o in state["orders"]}
+        net: dict[tuple[int, str], int] = {}
+        trader_fills: dict[tuple[int, str], list[datetime]] = {}
+        for t in sorted(state["trades"], key=lambda t: t["id"]):
+            if t.get("voided"):
+                continue
+            key = (t["accountId"], t["contractId"])
+            before = net.get(key, 0)
+            after = net[key] = before + _signed(t)
+            if t["orderId"] in self.w.trader_orders:
+                trader_fills.setdefault(key, []).append(_ts(t["creationTimestamp"]))
+                continue
+            order = orders.get(t["orderId"])
+            if order is None or t["id"] in self._turns_seen:
+                continue  # seeded history, or already judged
+            self._turns_seen.add(t["id"])
+            self.ok()
+            if before != 0 and after * before >= 0 and abs(after) < abs(before):
+                continue
+            sent = _ts(order["creationTimestamp"])
+            if any(at >= sent for at in trader_fills.get(key, [])):
+                continue
+            self.fail("I4", i, f"the guard's order {order['id']} took account "
+                               f"{self.w.accounts.index(t['accountId'])} {t['contractId']} from {before} to "
+                               f"{after}: a reduction more than the position")
 
     def i5_durability(self, i: int, state: dict[str, Any], rows: dict[int, Any]) -> None:
         w = self.w

@@ -88,6 +88,9 @@ class EngineOwnOrders:
     def expect_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
         self._engine.expect_own_close(account_id, contract_id, self._clock.now(), size)
 
+    def withdraw_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
+        self._engine.withdraw_own_close(account_id, contract_id, size)
+
     def placed(self, account_id: int, order_id: int, contract_id: str, kind: str) -> None:
         self._engine.own_order_placed(account_id, order_id, contract_id, kind, self._clock.now())
         self._save()

@@ -98,6 +98,31 @@ class ExecutorSettings:
         return step
 
 
+class _Announced:
+    """What a call's attempts announced (a close's claim, made before each attempt), so that
+    those the broker did not act on are forgotten: at once when it said no (or did not process
+    it), and when the whole call gives up also those it may have acted on — an order any of them
+    created would have been seen and bound by then."""
+
+    def __init__(self, unclaim: Callable[[], None] | None) -> None:
+        self._unclaim = unclaim
+        self._doubtful = 0
+
+    def failed(self, fault: Fault) -> None:
+        if self._unclaim is None:
+            return
+        if fault in (Fault.REJECTED, Fault.RATE_LIMITED):
+            self._unclaim()
+        else:
+            self._doubtful += 1
+
+    def gave_up(self) -> None:
+        if self._unclaim is not None:
+            for _ in range(self._doubtful):
+                self._unclaim()
+        self._doubtful = 0
+
+
 @dataclass
 class _Job:
     action: Action
@@ -290,7 +315,7 @@ class Executor:
 
     async def _run_flatten(self, job: _Job, key: tuple[int, str | None]) -> bool:
         action: Flatten = job.action  # type: ignore[assignment]
-        ok = False
+        ok = interrupted = False
         try:
             self._audit("started", action, job.timings, intent_id=job.intent_id)
             for round_no in range(self._cfg.flatten_rounds):
@@ -320,10 +345,19 @@ class Executor:
         except Exception as exc:
             job.notes.append(f"error: {exc!r}")
             log.exception("flatten failed for account %s", action.account_id)
+        except asyncio.CancelledError:
+            interrupted = True
+            raise
         finally:
             self._flattening.pop(key, None)
-            if job.intent_id is not None and ok:
-                self._ledger.complete_intent(job.intent_id, "confirmed")
+            if job.intent_id is not None and not interrupted:
+                # The intent is what a crash leaves open for the restart to finish. A flatten that
+                # ran to its end, confirmed or failed, is finished: its failure is in the history,
+                # and what remains is the lock guard's and the standing rules' to act on. Left
+                # open, a restart hours later would re-issue it and flatten what the trader holds
+                # by then.
+                self._ledger.complete_intent(
+                    job.intent_id, "confirmed" if ok else "failed: " + ("; ".join(job.notes) or "not flat"))
             self._finish(job, ok)
             if not ok and key in self._flatten_again:
                 self._flatten_again.discard(key)
@@ -373,8 +407,28 @@ class Executor:
             self._expect_close(account, contract_id)
             return self._broker.close_position(account, contract_id)
 
-        return await self._mutate(action, "closeContract", {"contract_id": contract_id}, timings,
-                                  call, gone)
+        result = await self._mutate(action, "closeContract", {"contract_id": contract_id}, timings,
+                                    call, gone, lambda: self._withdraw_close(account, contract_id))
+        if result.settled:
+            await self._close_order_done(account, contract_id)
+        return result
+
+    async def _close_order_done(self, account_id: int, contract_id: str) -> None:
+        """Hold a close (the dedupe key with it) until the order the server made for it is no
+        longer working. The broker sizes each closeContract by the position at that moment: a
+        second one sent while the first's order still works (a thin book fills it over several
+        prints) would close the position twice and turn it. Found by the model checker (seed
+        6109: the lock gate's close and the lock's flatten, 4 ms apart)."""
+        for delay in (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                orders = await self._read(self._broker.search_open_orders, account_id)
+            except Exception:
+                return
+            if not any(o.is_working and o.contract_id == contract_id and self._own_close(account_id, o)
+                       for o in orders):
+                return
 
     async def _mutate_cancel(self, action: Action, order_id: int, contract_id: str, timings: Timings) -> _Result:
         account = action.account_id
@@ -456,6 +510,7 @@ class Executor:
         result = await self._mutate(
             action, "partialCloseContract", {"contract_id": action.contract_id, "size": size},
             job.timings, call, reduced,
+            lambda: self._withdraw_close(action.account_id, action.contract_id, size),
         )
         if result.settled:
             job.timings.confirmed_ns = time.monotonic_ns()
@@ -509,6 +564,13 @@ class Executor:
             except Exception:  # bookkeeping must never stop a close
                 log.exception("own-order book failed (expect_close)")
 
+    def _withdraw_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
+        if self._own is not None:
+            try:
+                self._own.withdraw_close(account_id, contract_id, size)
+            except Exception:
+                log.exception("own-order book failed (withdraw_close)")
+
     def _own_close(self, account_id: int, order: Order) -> bool:
         if self._own is None:
             return False
@@ -534,12 +596,16 @@ class Executor:
         timings: Timings,
         call: Callable[[], Awaitable[Any]],
         reconciled: Callable[[], Awaitable[bool]],
+        unclaim: Callable[[], None] | None = None,
     ) -> _Result:
         """One mutating call with timeout; on doubt reconcile before retrying; bounded.
 
         A failed call whose target turns out settled is OK when the broker may have acted on it
-        (timeout, 5xx), and REFUSED when the broker said no: then it was not our call's doing."""
+        (timeout, 5xx), and REFUSED when the broker said no: then it was not our call's doing.
+        `unclaim` forgets what an attempt announced (a close's claim) once it is known the broker
+        did not act on it: it said no, or the whole call gave up."""
         cfg = self._cfg
+        announced = _Announced(unclaim)
         for attempt in range(cfg.max_attempts):
             sent = time.monotonic_ns()
             if not timings.sent_ns:
@@ -560,6 +626,7 @@ class Executor:
                 self._audit("call_failed", action, timings, call=call_name, attempt=attempt + 1,
                             fault=fault.value, error=repr(exc)[:300], sent_ns=sent, **detail)
                 wait = cfg.retry_wait_s(attempt, exc, fault)
+                announced.failed(fault)
                 if fault is Fault.RATE_LIMITED:
                     self.stats["retries"] += 1
                     await asyncio.sleep(wait)
@@ -586,6 +653,7 @@ class Executor:
                         sent_ns=sent, response_ns=now, **detail)
             return _Result(OK)
         self.stats["failures"] += 1
+        announced.gave_up()
         self._audit("gave_up", action, timings, call=call_name, **detail)
         return _Result(FAILED)
 

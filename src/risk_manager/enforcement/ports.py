@@ -66,6 +66,10 @@ class OwnOrderBook(Protocol):
         order the server creates for it is the guard's own."""
         ...
 
+    def withdraw_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
+        """A close announced by `expect_close` that the broker did not act on: forget it."""
+        ...
+
     def placed(self, account_id: int, order_id: int, contract_id: str, kind: str) -> None:
         """Order/place returned `order_id` for an order of the guard."""
         ...

@@ -416,6 +416,10 @@ class RiskEngine:
         for it is the guard's own (`size`: a partial close's lots; None: the whole position)."""
         self.state(account_id).own_orders.expect_close(contract_id, now, size)
 
+    def withdraw_own_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
+        """A close the executor announced was not acted on by the broker: its claim is dropped."""
+        self.state(account_id).own_orders.withdraw_close(contract_id, size)
+
     def own_order_placed(self, account_id: int, order_id: int, contract_id: str | None,
                          kind: OwnKind, now: datetime) -> None:
         """The gateway returned `order_id` for an order the guard placed."""
@@ -703,13 +707,25 @@ class RiskEngine:
         return self.inflight.done(key)
 
     def follow_ups(self, account_id: int, now: datetime) -> list[Action]:
-        """After an enforcement of `account_id` ended: the flatten it was owed, once nothing of the
-        account is in flight any more (a flatten narrowed around a reduction still at work), if
-        the account is still locked and holds something."""
-        if account_id not in self.inflight.deferred or self.inflight.account_busy(account_id):
-            return []
-        owed = self.inflight.deferred.pop(account_id)
-        return self._finish([owed], now) if self.needs_flatten(account_id) else []
+        """After an enforcement of `account_id` ended: what it was owed.
+
+        - The flatten narrowed around a reduction still at work, once nothing of the account is
+          in flight any more, if the account is still locked and holds something.
+        - A fresh look by the standing rules when one of their actions was dropped because its
+          position was busy (a close that then failed, a reduction the trader outgrew): the
+          breach may still stand, and no further event need come to show it."""
+        out: list[Action] = []
+        inflight = self.inflight
+        if account_id in inflight.deferred and not inflight.account_busy(account_id):
+            owed = inflight.deferred.pop(account_id)
+            if self.needs_flatten(account_id):
+                out.append(owed)
+        if account_id in inflight.recheck_owed:
+            inflight.recheck_owed.discard(account_id)
+            state = self.accounts.get(account_id)
+            if state is not None and not self.locks.is_locked(account_id):
+                out += self._recheck(state, now)
+        return self._finish(out, now) if out else []
 
     # -- read-only view ------------------------------------------------------------------------
     def snapshot(self, account_id: int, now: datetime) -> dict[str, Any]:

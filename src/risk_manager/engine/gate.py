@@ -8,8 +8,9 @@ cancelled (by the gate or by a narrowed flatten): they are the lock's enforcemen
 In flight: every broker action covers "items" (a position, an order, a stop placement, the whole
 account). An item stays busy until the caller reports the action done (`done(key)`), the broker
 shows the item gone (position size 0, order terminal), or a TTL passes. An action whose items are
-all busy is dropped; a Flatten whose items are partly busy is narrowed to the free ones, so the
-engine never emits two concurrent closes for the same position.
+all busy is dropped (and its account owed a fresh look by the standing rules once an enforcement
+of it ends); a Flatten whose items are partly busy is narrowed to the free ones, so the engine
+never emits two concurrent closes for the same position.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class InFlight:
         #: Flattens narrowed because part of the account was in flight (a reduction working on a
         #: position): what was left out is still owed once nothing of the account is in flight.
         self.deferred: dict[int, Flatten] = {}
+        #: Accounts an action was dropped for because what it targets was busy: once an
+        #: enforcement of the account ends, the standing rules look again (the breach may
+        #: remain, and no event need come to show it).
+        self.recheck_owed: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -129,6 +134,7 @@ class InFlight:
                 out.append(action)
                 continue
             if any(i in self._busy for i in items):
+                self.recheck_owed.add(action.account_id)
                 continue
             self._begin(key, items, now)
             out.append(action)

@@ -156,6 +156,32 @@ class OwnOrders:
     def claiming(self) -> bool:
         return bool(self._claims)
 
+    @property
+    def reducing_any(self) -> bool:
+        """Whether any close of the guard may be under way (the cheap test before `reducing`)."""
+        return bool(self._claims) or bool(self.kinds)
+
+    def withdraw_close(self, contract_id: str, size: int | None = None) -> bool:
+        """A close call the broker did not act on (it refused, or every attempt failed): its
+        claim must not bind the trader's next order, nor count as a reduction under way."""
+        for i in range(len(self._claims) - 1, -1, -1):
+            c = self._claims[i]
+            if c.contract_id == contract_id and c.size == size:
+                del self._claims[i]
+                return True
+        return False
+
+    def claimed_lots(self, contract_id: str, now: datetime) -> int | None:
+        """Lots of `contract_id` that closes sent but not yet seen as orders will take off;
+        None when a whole close is among them."""
+        lots = 0
+        for c in self._claims:
+            if c.contract_id == contract_id and c.expires > now:
+                if c.size is None:
+                    return None
+                lots += c.size
+        return lots
+
     def claim(self, order: Order, position_direction: int | None, now: datetime) -> bool:
         """Bind `order` to an open close claim when it is the server's close order; True if bound."""
         if order.id in self.kinds or order.type != OrderType.MARKET or order.custom_tag:

@@ -314,6 +314,26 @@ class AccountState:
         return sum(1 for key in self._exec_keys if not self._own_execution(key))
 
     # -- apply ---------------------------------------------------------------------------
+    def reducing(self, contract_id: str, now: datetime) -> int:
+        """Lots of this position the guard's own closes are already taking off: its close orders
+        still working, and closes sent whose order is not seen yet. A reduction counts them, or
+        two in flight at once take off more than the excess and turn the trader's position."""
+        pos = self.positions.get(contract_id)
+        if pos is None or not self.own_orders.reducing_any:
+            return 0
+        claimed = self.own_orders.claimed_lots(contract_id, now)
+        if claimed is None:
+            return pos.size
+        lots = claimed
+        for order in self.orders.values():
+            if order.contract_id == contract_id and self.own_orders.is_own_close(order):
+                lots += max(0, order.size - order.fill_volume)
+        return min(pos.size, lots)
+
+    def unreduced(self, now: datetime) -> dict[str, int]:
+        """Contract → the size held once the guard's reductions under way have filled."""
+        return {cid: pos.size - self.reducing(cid, now) for cid, pos in self.positions.items()}
+
     def apply(self, event: Event, now: datetime) -> Change:
         data = event.data
         if isinstance(data, Position):

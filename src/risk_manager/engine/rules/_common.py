@@ -91,15 +91,21 @@ def weight(ctx: RuleContext, contract_id: str) -> float:
 
 
 def reduce_largest_first(ctx: RuleContext, account_id: int, positions: Iterable[tuple[str, PositionState]],
-                         excess: float, reason: str) -> list[Action]:
+                         excess: float, reason: str, sizes: dict[str, int] | None = None) -> list[Action]:
     """Close or partial-close the largest (weighted) positions first, ties in contract order,
-    until `excess` weighted contracts are gone."""
+    until `excess` weighted contracts are gone. `sizes`: what may still be taken off each
+    (a position's size less the guard's reductions under way)."""
+    def free(cid: str, pos: PositionState) -> int:
+        return pos.size if sizes is None else sizes.get(cid, 0)
+
     actions: list[Action] = []
-    for cid, pos in sorted(positions, key=lambda kv: (-kv[1].size * weight(ctx, kv[0]), kv[0])):
+    for cid, pos in sorted(positions, key=lambda kv: (-free(*kv) * weight(ctx, kv[0]), kv[0])):
         if excess <= 1e-9:
             break
         w = weight(ctx, cid)
-        cut = min(pos.size, math.ceil(round(excess / w, 6)))
+        cut = min(free(cid, pos), math.ceil(round(excess / w, 6)))
+        if cut <= 0:
+            continue
         why = f"{reason}: reducing {symbol_label(ctx, cid)} by {cut}"
         if cut >= pos.size:
             actions.append(ClosePosition(account_id, cid, ctx.rule_id, why))

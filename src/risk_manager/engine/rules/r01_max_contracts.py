@@ -7,17 +7,21 @@ from datetime import datetime
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
 from risk_manager.engine.rules._common import finish, flatten, reduce_largest_first, weight
-from risk_manager.engine.state import AccountState
+from risk_manager.engine.state import AccountState, PositionState
 from risk_manager.events import Event, EventKind
 
 TRIGGERS = frozenset({EventKind.POSITION})
 
 
-def contract_count(state: AccountState, ctx: RuleContext) -> float:
-    """Gross Σ|size| or net |Σlong − Σshort|, micros weighted by `micro_weight`."""
+def contract_count(state: AccountState, ctx: RuleContext, sizes: dict[str, int] | None = None) -> float:
+    """Gross Σ|size| or net |Σlong − Σshort|, micros weighted by `micro_weight` (`sizes`: the
+    sizes to count instead of those held)."""
+    def size(c: str, p: PositionState) -> int:
+        return p.size if sizes is None else sizes.get(c, 0)
+
     if ctx.config.count_type == "net":
-        return abs(sum(p.signed_size * weight(ctx, c) for c, p in state.positions.items()))
-    return sum(p.size * weight(ctx, c) for c, p in state.positions.items())
+        return abs(sum(p.direction * size(c, p) * weight(ctx, c) for c, p in state.positions.items()))
+    return sum(size(c, p) * weight(ctx, c) for c, p in state.positions.items())
 
 
 def _fmt(n: float) -> str:
@@ -28,10 +32,15 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     cfg = ctx.config
     if not cfg.enabled or (event is not None and event.kind not in TRIGGERS):
         return []
-    total = round(contract_count(state, ctx), 6)
+    # What the guard's reductions under way already take off is not excess any more.
+    sizes = state.unreduced(now)
+    total = round(contract_count(state, ctx, sizes), 6)
     if total <= cfg.limit:
         return []
-    reason = f"Max contracts: {_fmt(total)} > {cfg.limit} ({cfg.count_type})"
+    held = round(contract_count(state, ctx), 6)
+    reason = f"Max contracts: {_fmt(held)} > {cfg.limit} ({cfg.count_type})"
+    if held != total:
+        reason += f", {_fmt(total)} once the reductions under way fill"
     acct = state.account_id
     actions: list[Action] = []
     if cfg.close_all:
@@ -42,7 +51,7 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         excess = total - cfg.limit
         items = list(state.positions.items())
         if cfg.count_type == "net":  # only the side that makes up the net reduces it
-            side = 1 if sum(p.signed_size * weight(ctx, c) for c, p in items) > 0 else -1
+            side = 1 if sum(p.direction * sizes[c] * weight(ctx, c) for c, p in items) > 0 else -1
             items = [(c, p) for c, p in items if p.direction == side]
-        actions = reduce_largest_first(ctx, acct, items, excess, reason)
+        actions = reduce_largest_first(ctx, acct, items, excess, reason, sizes)
     return finish(ctx, acct, actions, reason)
