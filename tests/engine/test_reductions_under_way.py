@@ -76,3 +76,17 @@ def test_a_breach_dropped_while_its_position_was_busy_is_looked_at_again():
     (cut,) = of(eng.follow_ups(ACCT, T0 + 10 * MS), PartialClose)
     assert cut.size == 2
     assert eng.follow_ups(ACCT, T0 + 11 * MS) == []  # once
+
+
+def test_a_failed_enforcement_has_the_standing_rules_look_again():
+    # Seed 7111: R02's close met the trader's buy still filling over a thin book and failed; a
+    # later R02 close was merged into it by the executor (one close of a position at a time) and
+    # failed with it. Nothing else came: the account stayed over its limit.
+    eng = engine({"max_contracts_per_instrument": {"enabled": True, "limits": {"MNQ": 2},
+                                                   "enforcement": "close_all"}})
+    (close,) = of(eng.handle(pos(MNQ, 3, 20000.0), T0), ClosePosition)
+    eng.enforcement_done(close)
+    assert eng.follow_ups(ACCT, T0 + MS) == []  # it worked: nothing owed
+    (again,) = of(eng.handle(pos(MNQ, 3, 20000.0), T0 + 2 * MS), ClosePosition)
+    eng.enforcement_done(again)
+    assert of(eng.follow_ups(ACCT, T0 + 3 * MS, failed=True), ClosePosition)

@@ -1039,7 +1039,7 @@ class Daemon(StatusProviderMixin):
             self.engine.enforcement_done(action)
             account = getattr(action, "account_id", None)
             if account is not None and self.pipeline is not None:
-                owed = self.engine.follow_ups(account, self.clock.now())
+                owed = self.engine.follow_ups(account, self.clock.now(), failed=not ok)
                 if owed:
                     self.pipeline.dispatch(owed)
 

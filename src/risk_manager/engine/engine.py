@@ -706,16 +706,20 @@ class RiskEngine:
             key = inflight_key(key) or ""
         return self.inflight.done(key)
 
-    def follow_ups(self, account_id: int, now: datetime) -> list[Action]:
-        """After an enforcement of `account_id` ended: what it was owed.
+    def follow_ups(self, account_id: int, now: datetime, *, failed: bool = False) -> list[Action]:
+        """After an enforcement of `account_id` ended (`failed`: without its effect): what it
+        was owed.
 
         - The flatten narrowed around a reduction still at work, once nothing of the account is
           in flight any more, if the account is still locked and holds something.
         - A fresh look by the standing rules when one of their actions was dropped because its
           position was busy (a close that then failed, a reduction the trader outgrew): the
-          breach may still stand, and no further event need come to show it."""
+          breach may still stand, and no further event need come to show it. So after any
+          failed enforcement: the executor may have merged a later breach's action into it."""
         out: list[Action] = []
         inflight = self.inflight
+        if failed:
+            inflight.recheck_owed.add(account_id)
         if account_id in inflight.deferred and not inflight.account_busy(account_id):
             owed = inflight.deferred.pop(account_id)
             if self.needs_flatten(account_id):
