@@ -120,7 +120,6 @@ class _Announced:
         if self._unclaim is not None:
             for _ in range(self._doubtful):
                 self._unclaim()
-        self._doubtful = 0
 
 
 @dataclass
@@ -568,7 +567,7 @@ class Executor:
         if self._own is not None:
             try:
                 self._own.withdraw_close(account_id, contract_id, size)
-            except Exception:
+            except Exception:  # bookkeeping must never stop a close
                 log.exception("own-order book failed (withdraw_close)")
 
     def _own_close(self, account_id: int, order: Order) -> bool:

@@ -718,13 +718,11 @@ class RiskEngine:
           failed enforcement: the executor may have merged a later breach's action into it."""
         out: list[Action] = []
         inflight = self.inflight
-        if failed:
-            inflight.recheck_owed.add(account_id)
         if account_id in inflight.deferred and not inflight.account_busy(account_id):
             owed = inflight.deferred.pop(account_id)
             if self.needs_flatten(account_id):
                 out.append(owed)
-        if account_id in inflight.recheck_owed:
+        if failed or account_id in inflight.recheck_owed:
             inflight.recheck_owed.discard(account_id)
             state = self.accounts.get(account_id)
             if state is not None and not self.locks.is_locked(account_id):

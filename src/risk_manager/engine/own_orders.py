@@ -156,11 +156,6 @@ class OwnOrders:
     def claiming(self) -> bool:
         return bool(self._claims)
 
-    @property
-    def reducing_any(self) -> bool:
-        """Whether any close of the guard may be under way (the cheap test before `reducing`)."""
-        return bool(self._claims) or bool(self.kinds)
-
     def withdraw_close(self, contract_id: str, size: int | None = None) -> bool:
         """A close call the broker did not act on (it refused, or every attempt failed): its
         claim must not bind the trader's next order, nor count as a reduction under way."""

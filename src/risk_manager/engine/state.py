@@ -319,7 +319,7 @@ class AccountState:
         still working, and closes sent whose order is not seen yet. A reduction counts them, or
         two in flight at once take off more than the excess and turn the trader's position."""
         pos = self.positions.get(contract_id)
-        if pos is None or not self.own_orders.reducing_any:
+        if pos is None:
             return 0
         claimed = self.own_orders.claimed_lots(contract_id, now)
         if claimed is None:
@@ -330,8 +330,12 @@ class AccountState:
                 lots += max(0, order.size - order.fill_volume)
         return min(pos.size, lots)
 
-    def unreduced(self, now: datetime) -> dict[str, int]:
-        """Contract → the size held once the guard's reductions under way have filled."""
+    def unreduced(self, now: datetime) -> dict[str, int] | None:
+        """Contract → the size held once the guard's reductions under way have filled; None
+        when none is under way (the sizes held count)."""
+        own = self.own_orders
+        if not own.claiming and not any(own.is_own_close(o) for o in self.orders.values()):
+            return None
         return {cid: pos.size - self.reducing(cid, now) for cid, pos in self.positions.items()}
 
     def apply(self, event: Event, now: datetime) -> Change:

@@ -90,20 +90,22 @@ def weight(ctx: RuleContext, contract_id: str) -> float:
     return ctx.config.micro_weight if ctx.catalog.is_micro(contract_id) else 1.0
 
 
+def size_to_count(sizes: dict[str, int] | None, contract_id: str, pos: PositionState) -> int:
+    """`pos`'s size, or what `sizes` (`AccountState.unreduced`) says is left of it."""
+    return pos.size if sizes is None else sizes.get(contract_id, 0)
+
+
 def reduce_largest_first(ctx: RuleContext, account_id: int, positions: Iterable[tuple[str, PositionState]],
                          excess: float, reason: str, sizes: dict[str, int] | None = None) -> list[Action]:
     """Close or partial-close the largest (weighted) positions first, ties in contract order,
     until `excess` weighted contracts are gone. `sizes`: what may still be taken off each
     (a position's size less the guard's reductions under way)."""
-    def free(cid: str, pos: PositionState) -> int:
-        return pos.size if sizes is None else sizes.get(cid, 0)
-
     actions: list[Action] = []
-    for cid, pos in sorted(positions, key=lambda kv: (-free(*kv) * weight(ctx, kv[0]), kv[0])):
+    for cid, pos in sorted(positions, key=lambda kv: (-size_to_count(sizes, *kv) * weight(ctx, kv[0]), kv[0])):
         if excess <= 1e-9:
             break
         w = weight(ctx, cid)
-        cut = min(free(cid, pos), math.ceil(round(excess / w, 6)))
+        cut = min(size_to_count(sizes, cid, pos), math.ceil(round(excess / w, 6)))
         if cut <= 0:
             continue
         why = f"{reason}: reducing {symbol_label(ctx, cid)} by {cut}"

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import finish, flatten, reduce_largest_first, weight
-from risk_manager.engine.state import AccountState, PositionState
+from risk_manager.engine.rules._common import finish, flatten, reduce_largest_first, size_to_count, weight
+from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
 TRIGGERS = frozenset({EventKind.POSITION})
@@ -16,12 +16,10 @@ TRIGGERS = frozenset({EventKind.POSITION})
 def contract_count(state: AccountState, ctx: RuleContext, sizes: dict[str, int] | None = None) -> float:
     """Gross Σ|size| or net |Σlong − Σshort|, micros weighted by `micro_weight` (`sizes`: the
     sizes to count instead of those held)."""
-    def size(c: str, p: PositionState) -> int:
-        return p.size if sizes is None else sizes.get(c, 0)
-
+    held = state.positions.items()
     if ctx.config.count_type == "net":
-        return abs(sum(p.direction * size(c, p) * weight(ctx, c) for c, p in state.positions.items()))
-    return sum(size(c, p) * weight(ctx, c) for c, p in state.positions.items())
+        return abs(sum(p.direction * size_to_count(sizes, c, p) * weight(ctx, c) for c, p in held))
+    return sum(size_to_count(sizes, c, p) * weight(ctx, c) for c, p in held)
 
 
 def _fmt(n: float) -> str:
@@ -37,7 +35,7 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
     total = round(contract_count(state, ctx, sizes), 6)
     if total <= cfg.limit:
         return []
-    held = round(contract_count(state, ctx), 6)
+    held = total if sizes is None else round(contract_count(state, ctx), 6)
     reason = f"Max contracts: {_fmt(held)} > {cfg.limit} ({cfg.count_type})"
     if held != total:
         reason += f", {_fmt(total)} once the reductions under way fill"
@@ -51,7 +49,7 @@ def evaluate(event: Event | None, state: AccountState, ctx: RuleContext, now: da
         excess = total - cfg.limit
         items = list(state.positions.items())
         if cfg.count_type == "net":  # only the side that makes up the net reduces it
-            side = 1 if sum(p.direction * sizes[c] * weight(ctx, c) for c, p in items) > 0 else -1
+            side = 1 if sum(p.direction * size_to_count(sizes, c, p) * weight(ctx, c) for c, p in items) > 0 else -1
             items = [(c, p) for c, p in items if p.direction == side]
         actions = reduce_largest_first(ctx, acct, items, excess, reason, sizes)
     return finish(ctx, acct, actions, reason)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from risk_manager.engine.actions import Action, ClosePosition, PartialClose
 from risk_manager.engine.context import RuleContext
-from risk_manager.engine.rules._common import finish
+from risk_manager.engine.rules._common import finish, size_to_count
 from risk_manager.engine.state import AccountState
 from risk_manager.events import Event, EventKind
 
@@ -21,7 +21,7 @@ def holdings_by_symbol(
     held (contracts with 0 are left out)."""
     out: dict[str, list[tuple[str, int]]] = {}
     for cid, pos in state.positions.items():
-        size = pos.size if sizes is None else sizes.get(cid, 0)
+        size = size_to_count(sizes, cid, pos)
         symbol = ctx.catalog.symbol_of(cid)
         if size and symbol is not None and (only is None or symbol == only):
             out.setdefault(symbol, []).append((cid, size))
