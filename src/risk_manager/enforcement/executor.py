@@ -30,7 +30,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,15 @@ class ExecutorSettings:
         if fault is Fault.RATE_LIMITED:
             return min(retry_after_s(exc, step), self.max_rate_wait_s)
         return step
+
+
+@contextmanager
+def _bookkeeping(what: str) -> Iterator[None]:
+    """Own-order bookkeeping must never stop a close: its failure is logged and passed over."""
+    try:
+        yield
+    except Exception:
+        log.exception("own-order book failed (%s)", what)
 
 
 class _Announced:
@@ -558,17 +568,13 @@ class Executor:
     # -- own orders -----------------------------------------------------------------------
     def _expect_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
         if self._own is not None:
-            try:
+            with _bookkeeping("expect_close"):
                 self._own.expect_close(account_id, contract_id, size)
-            except Exception:  # bookkeeping must never stop a close
-                log.exception("own-order book failed (expect_close)")
 
     def _withdraw_close(self, account_id: int, contract_id: str, size: int | None = None) -> None:
         if self._own is not None:
-            try:
+            with _bookkeeping("withdraw_close"):
                 self._own.withdraw_close(account_id, contract_id, size)
-            except Exception:  # bookkeeping must never stop a close
-                log.exception("own-order book failed (withdraw_close)")
 
     def _own_close(self, account_id: int, order: Order) -> bool:
         if self._own is None:
